@@ -1,0 +1,32 @@
+# gdpr/Makefile
+EXTENSION   = gdpr
+MODULE_big  = gdpr
+OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/keys.o \
+              src/catalog.o src/methods.o src/anonymise.o src/events.o \
+              src/trigger.o src/declare.o src/export.o src/search.o \
+              src/shipper.o src/worker.o src/rerun.o
+DATA        = gdpr--1.0.sql
+PGFILEDESC  = "gdpr - GDPR data-protection tooling"
+
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+SHLIB_LINK  = -lcjson
+
+PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare \
+              -Wno-missing-field-initializers -Wshadow=compatible-local
+ifdef WERROR
+PG_CFLAGS  += -Werror
+endif
+
+REGRESS     = install registry methods anonymise declare delete_trigger \
+              on_delete export search log rerun anonymise_db security \
+              injection config_dump cleanup
+REGRESS_OPTS   = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_regress
+ISOLATION      = delete_vs_update shared_children rerun_vs_rerun
+ISOLATION_OPTS = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_iso
+TAP_TESTS   = 1
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out log
+
+PG_CONFIG  ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * gdpr.h
+ *	  Shared constants, GUC variables and cross-file prototypes of gdpr.
+ *
+ * Each C file owns one responsibility; this header is the contract between
+ * them.  Functions named gdpr_<area>_<verb> are shared between files.
+ *
+ * Copyright (c) 2026, gdpr developers
+ *
+ * IDENTIFICATION
+ *	  src/gdpr.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef GDPR_H
+#define GDPR_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "executor/tuptable.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+
+#define GDPR_SCHEMA_NAME		"gdpr"
+#define GDPR_EXTENSION_NAME		"gdpr"
+#define GDPR_ANONYMISED_DOMAIN	"anonymised.invalid"
+
+/* names of the triggers gdpr puts on user tables */
+#define GDPR_DELETE_TRIGGER		"gdpr_log_delete"
+#define GDPR_TRUNCATE_TRIGGER	"gdpr_log_truncate"
+#define GDPR_ODA_TRIGGER		"gdpr_on_delete_anonymise"
+
+/* ------------------------------------------------------------------------
+ * guc.c
+ * ------------------------------------------------------------------------
+ */
+extern char *gdpr_log_conninfo;
+extern char *gdpr_databases;
+extern char *gdpr_source_name;
+extern bool gdpr_log_anonymise;
+extern char *gdpr_pseudonym_key;
+extern bool gdpr_allow_anonymise_db;
+extern int	gdpr_ship_interval;		/* ms between shipping rounds */
+extern int	gdpr_ship_batch_size;	/* events per remote transaction */
+extern int	gdpr_retry_max_interval;	/* ms, ceiling of the back-off */
+extern int	gdpr_anonymise_batch_size;	/* rows per batch of anonymise_db */
+
+extern void gdpr_define_gucs(void);
+extern char *gdpr_source(void);
+
+/* ------------------------------------------------------------------------
+ * util.c
+ * ------------------------------------------------------------------------
+ */
+
+/* saved identity while running SQL as another role */
+typedef struct GdprIdentity
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} GdprIdentity;
+
+/* true while gdpr.rerun() applies logged events: nothing is queued then */
+extern bool gdpr_replaying;
+
+extern Oid	gdpr_extension_owner(void);
+extern Oid	gdpr_schema_oid(void);
+extern void gdpr_become(Oid userid, GdprIdentity *saved);
+extern void gdpr_unbecome(GdprIdentity *saved);
+extern char *gdpr_relation_name(Oid relid);
+extern Oid	gdpr_check_table(Oid relid, bool for_write);
+extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
+extern Datum gdpr_list_to_text_array(List *strings);
+extern void gdpr_spi_connect(void);
+extern void gdpr_spi_finish(void);
+
+/* ------------------------------------------------------------------------
+ * keys.c: primary keys and their canonical text
+ * ------------------------------------------------------------------------
+ */
+typedef struct GdprKey
+{
+	Oid			relid;
+	int			nkeys;
+	AttrNumber	attnums[INDEX_MAX_KEYS];	/* attnums in the table */
+	char	   *attnames[INDEX_MAX_KEYS];
+	Oid			typids[INDEX_MAX_KEYS];
+	int32		typmods[INDEX_MAX_KEYS];
+	Oid			typoutput[INDEX_MAX_KEYS];
+	Oid			typinput[INDEX_MAX_KEYS];
+	Oid			typioparam[INDEX_MAX_KEYS];
+	TupleDesc	tupdesc;		/* blessed row type of the key columns */
+} GdprKey;
+
+extern GdprKey *gdpr_key_lookup(Oid relid, bool missing_ok);
+extern char *gdpr_key_parse(GdprKey *key, const char *text, Datum *values);
+extern char *gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid);
+extern char *gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple);
+extern char *gdpr_key_text_expr(GdprKey *key, const char *alias);
+extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam);
+extern char *gdpr_key_order_by(GdprKey *key, const char *alias);
+extern bool gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum);
+
+/* ------------------------------------------------------------------------
+ * catalog.c: the registry
+ * ------------------------------------------------------------------------
+ */
+typedef struct GdprField
+{
+	char	   *attname;
+	bool		pii;
+	char	   *method;			/* NULL when not PII */
+	char	   *argument;
+	bool		search;
+} GdprField;
+
+typedef struct GdprTable
+{
+	Oid			relid;
+	bool		can_anonymise;
+	List	   *fields;			/* GdprField *, in column order */
+	List	   *export_fields;	/* char *, NIL with export_all */
+	bool		export_all;		/* export_fields IS NULL */
+	List	   *export_exclude; /* char * */
+} GdprTable;
+
+extern GdprTable *gdpr_catalog_get_table(Oid relid);
+extern List *gdpr_catalog_registered_tables(void);
+extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
+										 const char *attname, AttrNumber attnum);
+extern void gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
+										List *export_fields, bool export_all,
+										List *export_exclude, bool can_anonymise);
+extern void gdpr_catalog_unregister_table(Oid relid);
+extern void gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
+										   List *export_fields, bool export_all,
+										   List *export_exclude);
+extern void gdpr_catalog_set_field(Oid relid, const char *attname, bool pii,
+								   const char *method, const char *argument,
+								   bool search);
+extern void gdpr_catalog_remove_field(Oid relid, const char *attname);
+extern void gdpr_catalog_set_export(Oid relid, const char *attname, bool export);
+extern List *gdpr_catalog_constraint_rules(Oid relid, const char *rule);
+extern bool gdpr_catalog_has_rule(Oid relid, const char *conname, const char *rule);
+extern void gdpr_catalog_add_rule(Oid relid, const char *conname, const char *rule);
+extern void gdpr_catalog_drop_rule(Oid relid, const char *conname, const char *rule,
+								   bool missing_ok);
+extern Oid	gdpr_catalog_foreign_key(Oid relid, const char *conname);
+
+/* ------------------------------------------------------------------------
+ * methods.c: anonymisation methods
+ * ------------------------------------------------------------------------
+ */
+
+/* parameters collected while building a statement */
+typedef struct GdprParams
+{
+	int			n;
+	Oid			types[FUNC_MAX_ARGS];
+	Datum		values[FUNC_MAX_ARGS];
+	char		nulls[FUNC_MAX_ARGS];
+} GdprParams;
+
+extern char *gdpr_method_validate(Relation rel, const char *attname,
+								  const char *method, const char *argument);
+extern char *gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
+							  const char *alias, GdprParams *params);
+extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull);
+
+/* ------------------------------------------------------------------------
+ * anonymise.c
+ * ------------------------------------------------------------------------
+ */
+extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
+								 int64 *skipped);
+extern void gdpr_anonymise_invalidate(Oid relid);
+
+/* ------------------------------------------------------------------------
+ * events.c: the outbox
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_events_queue(const char *kind, Oid relid, const char *key);
+extern void gdpr_events_queue_many(const char *kind, Oid relid, Datum keys);
+extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event);
+
+/* ------------------------------------------------------------------------
+ * trigger.c
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_trigger_attach(Oid relid);
+extern void gdpr_trigger_detach(Oid relid);
+extern void gdpr_trigger_sync_oda(Oid parent_relid);
+extern void gdpr_trigger_init(void);
+
+/* ------------------------------------------------------------------------
+ * declare.c: SECURITY LABEL FOR gdpr and COMMENT ... 'gdpr: {...}'
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_declare_init(void);
+
+/* ------------------------------------------------------------------------
+ * worker.c / shipper.c / rerun.c: the log
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_worker_register(void);
+
+#endif							/* GDPR_H */

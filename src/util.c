@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.c
+ *	  (being written)
+ *
+ * Copyright (c) 2026, gdpr developers
+ *
+ * IDENTIFICATION
+ *	  src/util.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
