@@ -18,9 +18,12 @@ CREATE TABLE gdpr.registered_table (
     can_anonymise   boolean     NOT NULL DEFAULT true,
     export_fields   text[],                         -- NULL: every column
     export_exclude  text[]      NOT NULL DEFAULT '{}',
+    declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
     registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', '');
+-- Rows made by SECURITY LABEL / COMMENT declarations come back with the
+-- labels and comments that pg_dump restores; dumping them too would collide.
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', 'WHERE NOT declared');
 
 -- one row per declared column (PII and/or search field)
 CREATE TABLE gdpr.registered_field (
@@ -31,19 +34,21 @@ CREATE TABLE gdpr.registered_field (
     method          text,                           -- NULL when not PII
     argument        text,
     search          boolean     NOT NULL DEFAULT false,
+    declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
     PRIMARY KEY (rel, column_name),
     CHECK ((pii AND method IS NOT NULL) OR (NOT pii AND method IS NULL AND argument IS NULL))
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', 'WHERE NOT declared');
 
 -- rules attached to foreign keys: ON DELETE ANONYMISE and export_follow
 CREATE TABLE gdpr.constraint_rule (
     rel             regclass    NOT NULL,           -- the referencing (child) table
     constraint_name name        NOT NULL,
     rule            text        NOT NULL CHECK (rule IN ('anonymise', 'follow')),
+    declared        boolean     NOT NULL DEFAULT false, -- by a comment
     PRIMARY KEY (rel, constraint_name, rule)
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', 'WHERE NOT declared');
 
 -- one row per anonymised row
 CREATE TABLE gdpr.marker (

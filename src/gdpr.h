@@ -137,18 +137,20 @@ extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
 extern void gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 										List *export_fields, bool export_all,
 										List *export_exclude, bool can_anonymise);
+extern void gdpr_catalog_ensure_table(Oid relid, bool declared);
 extern void gdpr_catalog_unregister_table(Oid relid);
 extern void gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
 										   List *export_fields, bool export_all,
-										   List *export_exclude);
+										   List *export_exclude, bool declared);
 extern void gdpr_catalog_set_field(Oid relid, const char *attname, bool pii,
 								   const char *method, const char *argument,
-								   bool search);
+								   bool search, bool declared);
 extern void gdpr_catalog_remove_field(Oid relid, const char *attname);
 extern void gdpr_catalog_set_export(Oid relid, const char *attname, bool export);
 extern List *gdpr_catalog_constraint_rules(Oid relid, const char *rule);
 extern bool gdpr_catalog_has_rule(Oid relid, const char *conname, const char *rule);
-extern void gdpr_catalog_add_rule(Oid relid, const char *conname, const char *rule);
+extern void gdpr_catalog_add_rule(Oid relid, const char *conname, const char *rule,
+								  bool declared);
 extern void gdpr_catalog_drop_rule(Oid relid, const char *conname, const char *rule,
 								   bool missing_ok);
 extern Oid	gdpr_catalog_foreign_key(Oid relid, const char *conname);
@@ -195,7 +197,8 @@ extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event);
  */
 extern void gdpr_trigger_attach(Oid relid);
 extern void gdpr_trigger_detach(Oid relid);
-extern void gdpr_trigger_sync_oda(Oid parent_relid);
+extern void gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared);
+extern void gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok);
 extern void gdpr_trigger_init(void);
 
 /* ------------------------------------------------------------------------
