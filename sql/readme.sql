@@ -1,0 +1,277 @@
+--
+-- readme.sql: runs the SQL examples of README.md, on the README's own tables,
+-- and checks that they do what the README says they do.  When this file
+-- fails, either the code or the README is wrong: fix the one that is.
+--
+-- It works in a database of its own, so that the tables are public.address,
+-- public.person and public.comment exactly as in the README, whatever the
+-- other tests left behind.
+--
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regression_readme;
+\c regression_readme
+SET client_min_messages = warning;
+CREATE EXTENSION gdpr;
+RESET client_min_messages;
+
+------------------------------------------------------------------------------
+-- Quick start
+------------------------------------------------------------------------------
+CREATE TABLE address (
+    id       integer PRIMARY KEY,
+    street   text    NOT NULL,
+    city     text    NOT NULL
+);
+CREATE TABLE person (
+    id            integer PRIMARY KEY,
+    name          text    NOT NULL,
+    email         text    NOT NULL UNIQUE,
+    phone         text,
+    password_hash text,
+    address_id    integer REFERENCES address (id)
+);
+CREATE TABLE comment (
+    id        integer PRIMARY KEY,
+    author_id integer REFERENCES person (id) ON DELETE SET NULL,
+    body      text    NOT NULL
+);
+INSERT INTO address VALUES (1, '12 Acacia Avenue', 'Bristol');
+INSERT INTO person VALUES
+    (42, 'Alice', 'alice@example.com', '+44 7700 900123', 'x', 1),
+    (43, 'Bob', 'bob@example.com', NULL, 'y', 1);
+INSERT INTO comment VALUES (7, 42, 'Hi'), (8, 43, 'Hello'), (9, 42, 'Bye');
+
+SELECT gdpr.register(
+    rel            => 'public.person',
+    fields         => ARRAY['name', 'email', 'phone'],  -- PII columns, anonymised
+    search_fields  => ARRAY['email'],                    -- how a person is found
+    export_exclude => ARRAY['password_hash']);
+SELECT gdpr.set_anonymiser('public.person', 'name', 'value', 'Anonymous user');
+SELECT gdpr.set_anonymiser('public.person', 'email', 'email');
+SELECT gdpr.register('public.comment', fields => ARRAY['body']);
+SELECT gdpr.set_anonymiser('public.comment', 'body', 'value', '[removed]');
+SELECT gdpr.on_delete_anonymise('public.comment', 'comment_author_id_fkey');
+SELECT gdpr.register('public.address', fields => ARRAY['street', 'city']);
+SELECT gdpr.export_follow('public.person', 'person_address_id_fkey');
+
+-- search ignores case; the README shows one hit in person, matched on email
+SELECT * FROM gdpr.search('Alice@Example.com');
+
+-- the export shown in the README: Alice, her address (followed), her two
+-- comments; not Bob, although he lives at the same address
+SELECT gdpr.export('public.person', 42) = '{
+    "public.person":  [{"id": 42, "name": "Alice", "email": "alice@example.com",
+                        "phone": "+44 7700 900123", "address_id": 1}],
+    "public.address": [{"id": 1, "street": "12 Acacia Avenue", "city": "Bristol"}],
+    "public.comment": [{"id": 7, "author_id": 42, "body": "Hi"},
+                       {"id": 9, "author_id": 42, "body": "Bye"}]}'::jsonb AS export_as_in_readme;
+SELECT jsonb_pretty(gdpr.export('public.person', 42));
+
+-- erasing with plain SQL: the comments are anonymised, then unlinked
+DELETE FROM person WHERE id = 42;
+SELECT * FROM comment ORDER BY id;
+-- 3 events: two anonymisations and a delete, PII-free
+SELECT queued FROM gdpr.log_status;
+SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+
+------------------------------------------------------------------------------
+-- SQL reference, in the README's order, on fresh tables
+------------------------------------------------------------------------------
+SELECT gdpr.unregister('public.comment');
+SELECT gdpr.unregister('public.person');
+SELECT gdpr.unregister('public.address');
+TRUNCATE gdpr.queue;
+TRUNCATE comment, person, address;
+INSERT INTO address VALUES (1, '12 Acacia Avenue', 'Bristol');
+INSERT INTO person VALUES
+    (42, 'Alice', 'alice@example.com', '+44 7700 900123', 'x', 1),
+    (43, 'Bob', 'bob@example.com', NULL, 'y', 1);
+INSERT INTO comment VALUES (7, 42, 'Hi'), (8, 43, 'Hello'), (9, 42, 'Bye');
+
+-- gdpr.register, gdpr.unregister
+SELECT gdpr.register('public.person', ARRAY['name', 'email', 'phone'],
+                     search_fields => ARRAY['email'],
+                     export_exclude => ARRAY['password_hash']);
+SELECT gdpr.unregister('public.person');
+SELECT count(*) AS person_columns_after_unregister
+  FROM gdpr.registered_columns WHERE rel = 'public.person'::regclass;
+-- registered again, for the examples that follow
+SELECT gdpr.register('public.person', ARRAY['name', 'email', 'phone'],
+                     search_fields => ARRAY['email'],
+                     export_exclude => ARRAY['password_hash']);
+-- registering twice is an error naming the table
+SELECT gdpr.register('public.person', ARRAY['name']);
+
+-- gdpr.set_anonymiser
+SELECT gdpr.set_anonymiser('public.person', 'name', 'value', 'Anonymous user');
+SELECT gdpr.set_anonymiser('public.person', 'email', 'email');
+SELECT gdpr.set_anonymiser('public.person', 'phone', 'null');
+
+-- gdpr.export_follow (the address table is registered first)
+SELECT gdpr.register('public.address', ARRAY['street', 'city']);
+SELECT gdpr.export_follow('public.person', 'person_address_id_fkey');
+
+-- gdpr.registered_columns: the table shown in the README
+SELECT * FROM gdpr.registered_columns WHERE rel = 'public.person'::regclass ORDER BY column_name;
+
+-- gdpr.anonymise: true, false (already done), true (forced)
+SELECT gdpr.anonymise('public.person', '42');
+SELECT gdpr.anonymise('public.person', 42);
+SELECT gdpr.anonymise('public.person', 42, force => true);
+SELECT id, name, email, phone FROM person ORDER BY id;
+-- a key that matches no row is an error
+SELECT gdpr.anonymise('public.person', 1000);
+
+-- gdpr.anonymise_many: 2 rows changed, then 0 (done already, 1000 missing)
+SELECT gdpr.register('public.comment', fields => ARRAY['body']);
+SELECT gdpr.set_anonymiser('public.comment', 'body', 'value', '[removed]');
+SELECT gdpr.anonymise_many('public.comment', ARRAY['7', '8']);
+SELECT gdpr.anonymise_many('public.comment', ARRAY[7, 8, 1000]);
+
+-- gdpr.is_anonymised
+SELECT gdpr.is_anonymised('public.person', 42);
+SELECT gdpr.is_anonymised('public.person', '43');
+
+-- gdpr.on_delete_anonymise: comment 9 is anonymised before it is unlinked
+SELECT gdpr.on_delete_anonymise('public.comment', 'comment_author_id_fkey');
+DELETE FROM person WHERE id = 42;
+SELECT * FROM comment ORDER BY id;
+-- the refusals named in the README: a CASCADE constraint, an unregistered child
+CREATE TABLE note (id integer PRIMARY KEY,
+                   person_id integer REFERENCES person (id) ON DELETE CASCADE,
+                   body text);
+SELECT gdpr.on_delete_anonymise('public.note', 'note_person_id_fkey');
+SELECT gdpr.register('public.note', ARRAY['body']);
+SELECT gdpr.on_delete_anonymise('public.note', 'note_person_id_fkey');
+SELECT gdpr.unregister('public.note');
+DROP TABLE note;
+SELECT gdpr.drop_on_delete_anonymise('public.comment', 'comment_author_id_fkey');
+
+-- gdpr.search, gdpr.export, gdpr.export_search, gdpr.anonymise_search
+INSERT INTO person VALUES (44, 'Carol', 'carol@example.com', '+44 7700 900999', 'z', 1);
+INSERT INTO comment VALUES (10, 44, 'Hey');
+SELECT * FROM gdpr.search('Carol@Example.com');
+SELECT * FROM gdpr.search('');
+SELECT * FROM gdpr.search(NULL);
+SELECT jsonb_pretty(gdpr.export('public.person', 44));
+SELECT gdpr.export_search('carol@example.com') = gdpr.export('public.person', 44)
+    AS export_search_is_the_export;
+SELECT gdpr.export_search('nobody@example.com');
+SELECT * FROM gdpr.anonymise_search('bob@example.com');
+SELECT id, name, email FROM person WHERE id = 43;
+
+-- gdpr.log_status: every event so far is queued (no log database here)
+SELECT queued, last_error FROM gdpr.log_status;
+SELECT kind, table_name, key, count(*) FROM gdpr.queue
+ GROUP BY kind, table_name, key ORDER BY table_name, key, kind;
+
+-- gdpr.ship_log without gdpr.log_conninfo is an error
+SELECT gdpr.ship_log();
+
+-- gdpr.anonymise_db refuses without the setting, and with the wrong name
+SELECT * FROM gdpr.anonymise_db(confirm => current_database());
+SET gdpr.allow_anonymise_db = on;
+SELECT * FROM gdpr.anonymise_db(confirm => 'production');
+SELECT * FROM gdpr.anonymise_db(confirm => current_database()) ORDER BY rel::text;
+RESET gdpr.allow_anonymise_db;
+SELECT id, name, email, phone FROM person ORDER BY id;
+SELECT street, city FROM address;
+
+------------------------------------------------------------------------------
+-- Declarations: the README's labels and comments, on unregistered tables
+------------------------------------------------------------------------------
+SELECT gdpr.unregister('public.comment');
+SELECT gdpr.unregister('public.person');
+SELECT gdpr.unregister('public.address');
+SECURITY LABEL FOR gdpr ON TABLE person IS '{"export_exclude": ["password_hash"]}';
+SECURITY LABEL FOR gdpr ON COLUMN person.email IS '{"pii": true, "search": true, "anonymise": "email"}';
+COMMENT ON COLUMN person.name IS 'Full name. gdpr: {"pii": true, "anonymise": "value", "value": "Anonymous user"}';
+SECURITY LABEL FOR gdpr ON COLUMN comment.body IS '{"pii": true, "anonymise": "value", "value": "[removed]"}';
+COMMENT ON CONSTRAINT comment_author_id_fkey ON comment IS 'gdpr: {"on_delete": "anonymise"}';
+SECURITY LABEL FOR gdpr ON COLUMN address.city IS '{"pii": true}';
+COMMENT ON CONSTRAINT person_address_id_fkey ON person IS 'gdpr: {"export": "follow"}';
+SELECT * FROM gdpr.registered_columns ORDER BY rel::text, column_name;
+SELECT rel, constraint_name, rule FROM gdpr.constraint_rule ORDER BY 1, 2, 3;
+-- applying a declaration again changes nothing
+COMMENT ON COLUMN person.name IS 'Full name. gdpr: {"pii": true, "anonymise": "value", "value": "Anonymous user"}';
+SELECT column_name, pii, method, argument FROM gdpr.registered_columns
+ WHERE rel = 'public.person'::regclass AND pii ORDER BY column_name;
+-- removing a comment's marker takes the column out of the registry
+COMMENT ON COLUMN person.name IS 'Full name.';
+SELECT column_name, pii FROM gdpr.registered_columns
+ WHERE rel = 'public.person'::regclass AND column_name = 'name';
+-- a malformed declaration: rejected with the position, nothing registered
+\set VERBOSITY default
+SECURITY LABEL FOR gdpr ON COLUMN person.phone IS '{"pii" true}';
+SELECT column_name, pii FROM gdpr.registered_columns
+ WHERE rel = 'public.person'::regclass AND column_name = 'phone';
+
+------------------------------------------------------------------------------
+-- Security model: the grants of the README give an administrator role what
+-- it needs, and nothing is executable by PUBLIC
+------------------------------------------------------------------------------
+CREATE ROLE regress_readme_admin NOLOGIN;
+GRANT EXECUTE ON FUNCTION
+    gdpr.register(regclass, text[], text[], text[], text[], boolean),
+    gdpr.unregister(regclass),
+    gdpr.set_anonymiser(regclass, name, text, text),
+    gdpr.export_follow(regclass, name),
+    gdpr.drop_export_follow(regclass, name),
+    gdpr.on_delete_anonymise(regclass, name),
+    gdpr.drop_on_delete_anonymise(regclass, name),
+    gdpr.anonymise(regclass, text, boolean),
+    gdpr.anonymise(regclass, anyelement, boolean),
+    gdpr.anonymise_many(regclass, text[], boolean),
+    gdpr.anonymise_many(regclass, anyarray, boolean),
+    gdpr.is_anonymised(regclass, text),
+    gdpr.is_anonymised(regclass, anyelement),
+    gdpr.search(text),
+    gdpr.export(regclass, text),
+    gdpr.export(regclass, anyelement),
+    gdpr.export_search(text),
+    gdpr.anonymise_search(text),
+    gdpr.ship_log(),
+    gdpr.rerun(boolean)
+  TO regress_readme_admin;
+GRANT SELECT ON gdpr.registered_columns, gdpr.log_status TO regress_readme_admin;
+GRANT SELECT, UPDATE, DELETE ON person, comment, address TO regress_readme_admin;
+CREATE ROLE regress_readme_nobody NOLOGIN;
+
+SET ROLE regress_readme_admin;
+SELECT * FROM gdpr.search('carol@example.com');
+SELECT gdpr.anonymise('public.person', 44);
+SELECT count(*) > 0 AS admin_reads_registry FROM gdpr.registered_columns;
+SELECT queued > 0 AS admin_reads_status FROM gdpr.log_status;
+RESET ROLE;
+
+SET ROLE regress_readme_nobody;
+SELECT * FROM gdpr.search('carol@example.com');
+SELECT * FROM gdpr.log_status;
+-- the markers are readable by every role (table names and keys only)
+SELECT count(*) > 0 AS markers_readable FROM gdpr.marker;
+RESET ROLE;
+
+-- no function of the extension is executable by PUBLIC
+SELECT p.oid::regprocedure AS executable_by_public
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'gdpr' AND has_function_privilege('regress_readme_nobody', p.oid, 'EXECUTE')
+ ORDER BY 1;
+-- the settings that hold secrets are hidden from non-superusers
+SET ROLE regress_readme_nobody;
+SHOW gdpr.log_conninfo;
+SHOW gdpr.pseudonym_key;
+RESET ROLE;
+
+------------------------------------------------------------------------------
+-- Settings: the README's table of types, contexts and defaults
+------------------------------------------------------------------------------
+SELECT name, vartype, context, boot_val, unit
+  FROM pg_settings WHERE name LIKE 'gdpr.%' ORDER BY name;
+
+------------------------------------------------------------------------------
+-- clean up
+------------------------------------------------------------------------------
+\c :regress_db
+DROP DATABASE regression_readme;
+DROP ROLE regress_readme_admin;
+DROP ROLE regress_readme_nobody;
