@@ -421,9 +421,9 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 			appendStringInfo(&where, "t.%s = ANY ($1)", quote_identifier(key->attnames[0]));
 		else
 		{
-			appendStringInfoString(&from, "pg_catalog.unnest(");
+			appendStringInfoString(&from, "ROWS FROM (");
 			for (int c = 0; c < key->nkeys; c++)
-				appendStringInfo(&from, "%s$%d", c > 0 ? ", " : "", c + 1);
+				appendStringInfo(&from, "%spg_catalog.unnest($%d)", c > 0 ? ", " : "", c + 1);
 			appendStringInfoString(&from, ") AS k(");
 			for (int c = 0; c < key->nkeys; c++)
 				appendStringInfo(&from, "%sc%d", c > 0 ? ", " : "", c + 1);

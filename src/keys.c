@@ -27,6 +27,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -189,9 +190,9 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
 		HeapTupleData tmptup;
 		bool		nulls[INDEX_MAX_KEYS];
 
-		rec = DirectFunctionCall3(record_in, CStringGetDatum(text),
-								  ObjectIdGetDatum(RECORDOID),
-								  Int32GetDatum(key->tupdesc->tdtypmod));
+		/* record_in/out cache in fn_extra: they need a real FmgrInfo */
+		rec = OidInputFunctionCall(F_RECORD_IN, (char *) text, RECORDOID,
+								   key->tupdesc->tdtypmod);
 		td = DatumGetHeapTupleHeader(rec);
 		tmptup.t_len = HeapTupleHeaderGetDatumLength(td);
 		ItemPointerSetInvalid(&(tmptup.t_self));
@@ -204,7 +205,7 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("key \"%s\" has a null value in column \"%s\"",
 								text, key->attnames[i])));
-		return DatumGetCString(DirectFunctionCall1(record_out, rec));
+		return OidOutputFunctionCall(F_RECORD_OUT, rec);
 	}
 }
 
@@ -254,9 +255,8 @@ gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple)
 	if (key->nkeys == 1)
 		return OidOutputFunctionCall(key->typoutput[0], values[0]);
 
-	return DatumGetCString(DirectFunctionCall1(record_out,
-											   HeapTupleGetDatum(heap_form_tuple(key->tupdesc,
-																				 values, nulls))));
+	return OidOutputFunctionCall(F_RECORD_OUT,
+								 HeapTupleGetDatum(heap_form_tuple(key->tupdesc, values, nulls)));
 }
 
 /*
