@@ -362,7 +362,7 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	n = run_as_table_owner(relid, entry->plan[force ? 1 : 0], NULL, &params);
 	if (n > 0)
 	{
-		gdpr_events_mark(relid, keys_of_result(n), true);
+		gdpr_events_mark(relid, keys_of_result(n), true, force);
 		result = true;
 	}
 	else if (!row_exists(relid, key, values))
@@ -440,7 +440,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 									   where.data, !force, &params);
 		n = run_as_table_owner(relid, NULL, sql, &params);
 		if (n > 0)
-			gdpr_events_mark(relid, keys_of_result(n), true);
+			gdpr_events_mark(relid, keys_of_result(n), true, force);
 		total += n;
 
 		if (skipped != NULL)
@@ -724,7 +724,7 @@ anonymise_table(Oid relid, GdprTable *table)
 	{
 		uint64		n = SPI_processed;
 
-		gdpr_events_mark(relid, keys_of_result(n), false);
+		gdpr_events_mark(relid, keys_of_result(n), false, false);
 		total += n;
 		SPI_freetuptable(SPI_tuptable);
 		SPI_cursor_fetch(portal, true, batch);
@@ -912,7 +912,7 @@ scrub_in_batches(Oid relid, int batch)
 
 			n = run_as_table_owner(relid, NULL, sql, &params);
 			if (n > 0)
-				gdpr_events_mark(relid, keys_of_result(n), false);
+				gdpr_events_mark(relid, keys_of_result(n), false, false);
 			total += n;
 			SPI_commit();
 			if (final)
