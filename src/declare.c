@@ -101,6 +101,7 @@
 #include "commands/comment.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -475,6 +476,55 @@ array_element_offset(const char *s, int i, int n)
 }
 
 /*
+ * check_json_syntax
+ *		Raise the error for a malformed declaration if text is not valid
+ *		JSON; the position is that of the token in error, or the end of the
+ *		text when the text ends too early.
+ */
+static void
+check_json_syntax(const char *text, const DeclTarget *target)
+{
+	int			len = strlen(text);
+	JsonLexContext *lex;
+	JsonParseErrorType err;
+	int			byteoff;
+	char	   *reason;
+
+	if (len == 0)
+		decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, 0,
+				   "The JSON text is empty", NULL);
+
+	lex = makeJsonLexContextCstringLen(unconstify(char *, text), len,
+									   GetDatabaseEncoding(), true);
+	err = pg_parse_json(lex, &nullSemAction);
+	if (err == JSON_SUCCESS)
+		return;
+
+	if (lex->token_start == NULL ||
+		(err == JSON_INVALID_TOKEN && lex->token_start[0] == '"' &&
+		 lex->token_terminator >= text + len))
+	{
+		/* ran out of text, possibly inside a string */
+		byteoff = len;
+		reason = "The JSON text ends unexpectedly";
+	}
+	else
+	{
+		byteoff = lex->token_start - text;
+		/* point at the backslash of a bad escape, not the character after */
+		if (err == JSON_ESCAPING_INVALID && byteoff > 0 && text[byteoff - 1] == '\\')
+			byteoff--;
+		/* may be a string constant: copy before cutting the period */
+		reason = pstrdup(json_errdetail(err, lex));
+		/* "... is invalid." becomes "... is invalid at character N." */
+		if (reason[0] != '\0' && reason[strlen(reason) - 1] == '.')
+			reason[strlen(reason) - 1] = '\0';
+	}
+	decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, byteoff,
+			   reason, NULL);
+}
+
+/*
  * parse_declaration
  *		Parse the JSON text of a declaration about target.
  *
@@ -495,9 +545,19 @@ parse_declaration(const char *text, const DeclTarget *target)
 
 	decl->text = text;
 	decl->target = target;
+
+	/*
+	 * Check the syntax with PostgreSQL's own JSON parser first: it is strict
+	 * (RFC 8259, as the json type), it knows the database encoding, it
+	 * refuses \u0000 (which cJSON would cut a string at), and it tells
+	 * exactly which token is wrong.  cJSON then builds the tree.
+	 */
+	check_json_syntax(text, target);
+
 	decl->root = cJSON_ParseWithOpts(text, &end, true);
 	if (decl->root == NULL)
 	{
+		/* only where cJSON is stricter, e.g. nesting deeper than 1000 */
 		int			byteoff;
 
 		if (end == NULL)
@@ -505,12 +565,8 @@ parse_declaration(const char *text, const DeclTarget *target)
 		byteoff = end ? (int) (end - text) : 0;
 		if (byteoff < 0 || byteoff > (int) strlen(text))
 			byteoff = strlen(text);
-		if (text[byteoff] == '\0')
-			decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, byteoff,
-					   text[0] == '\0' ? "The JSON text is empty, error" :
-					   "Unexpected end of the JSON text", NULL);
 		decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, byteoff,
-				   "Invalid JSON syntax", NULL);
+				   "The JSON text cannot be parsed", NULL);
 	}
 	if (!cJSON_IsObject(decl->root))
 		decl_error(text, target, ERRCODE_INVALID_PARAMETER_VALUE, 0,
