@@ -95,6 +95,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
@@ -951,7 +952,41 @@ apply_context_callback(void *arg)
 }
 
 /*
- * apply_column_export
+ * has_primary_key
+ *		Whether relid has a primary key.
+ */
+static bool
+has_primary_key(Oid relid)
+{
+	Oid			conoid;
+
+	return get_primary_key_attnos(relid, true, &conoid) != NULL;
+}
+
+/*
+ * stored_declaration
+ *		The JSON text of the declaration stored for a table (attnum 0) or
+ *		column: its gdpr label, or else the gdpr part of its comment; NULL
+ *		when there is none.
+ *
+ * Where both exist, the label is taken (the order in which they were
+ * written is not recorded).
+ */
+static const char *
+stored_declaration(Oid relid, AttrNumber attnum)
+{
+	ObjectAddress addr;
+	const char *text;
+
+	ObjectAddressSubSet(addr, RelationRelationId, relid, attnum);
+	text = label_declaration(GetSecurityLabel(&addr, GDPR_LABEL_PROVIDER));
+	if (text == NULL)
+		text = comment_declaration(GetComment(relid, RelationRelationId, attnum));
+	return text;
+}
+
+/*
+ * apply_column_exports
  *		Apply the "export" key of the declaration of every column of relid
  *		that has one (after the table's declaration reset the export lists).
  *
@@ -967,14 +1002,11 @@ apply_column_exports(Oid relid, const char *relname)
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-		ObjectAddress addr;
 		DeclTarget	target;
-		const char *text;
 		ColumnDecl *cd;
 
 		if (att->attisdropped)
 			continue;
-		ObjectAddressSubSet(addr, RelationRelationId, relid, att->attnum);
 		target.kind = DECL_COLUMN;
 		target.relid = relid;
 		target.attnum = att->attnum;
@@ -982,11 +1014,7 @@ apply_column_exports(Oid relid, const char *relname)
 		target.relname = (char *) relname;
 		target.name = NameStr(att->attname);
 
-		text = label_declaration(GetSecurityLabel(&addr, GDPR_LABEL_PROVIDER));
-		if (text == NULL)
-			text = comment_declaration(GetComment(relid, RelationRelationId,
-												  att->attnum));
-		cd = try_check_decl(text, &target);
+		cd = try_check_decl(stored_declaration(relid, att->attnum), &target);
 		if (cd != NULL && cd->has_export)
 			gdpr_catalog_set_export(relid, NameStr(att->attname), cd->export);
 	}
@@ -1006,6 +1034,20 @@ static void
 apply_declaration(const DeclTarget *target, void *checked, void *prev)
 {
 	ErrorContextCallback errcallback;
+
+	/*
+	 * pg_dump creates a table, its comments and labels first and adds the
+	 * primary key only after the data: a declaration on a table without a
+	 * primary key waits for it (see apply_pending_declarations).
+	 */
+	if (target->kind != DECL_CONSTRAINT && !has_primary_key(target->relid))
+	{
+		ereport(NOTICE,
+				errmsg("gdpr declaration for %s takes effect when the table has a primary key",
+					   target_description(target)),
+				errdetail("Only tables with a primary key can be registered."));
+		return;
+	}
 
 	errcallback.callback = apply_context_callback;
 	errcallback.arg = (void *) target;
@@ -1192,6 +1234,74 @@ relation_target(DeclTarget *target, Oid relid, AttrNumber attnum)
 					   target->name));
 }
 
+/*
+ * apply_pending_declarations
+ *		Apply the declarations stored on relid and its columns, when relid
+ *		has just got a primary key and is not registered yet.
+ *
+ * This is what makes a restore from pg_dump work: the dump writes the
+ * labels and comments right after CREATE TABLE, when there is no primary
+ * key yet (apply_declaration then only says it waits), and adds the key
+ * after the data.  The table's declaration is applied first, then the
+ * columns'.  Declarations that do not parse are skipped (they were checked
+ * when written, unless the extension was missing then).
+ */
+static void
+apply_pending_declarations(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+	DeclTarget	target;
+	void	   *checked;
+	Relation	rel;
+	TupleDesc	tupdesc;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		return;
+	if (!has_primary_key(relid) || gdpr_catalog_get_table(relid) != NULL)
+		return;
+
+	relation_target(&target, relid, 0);
+	checked = try_check_decl(stored_declaration(relid, 0), &target);
+	if (checked != NULL)
+		apply_declaration(&target, checked, NULL);
+
+	rel = table_open(relid, AccessShareLock);
+	tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
+	table_close(rel, NoLock);
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		AttrNumber	attnum = TupleDescAttr(tupdesc, i)->attnum;
+
+		if (TupleDescAttr(tupdesc, i)->attisdropped)
+			continue;
+		relation_target(&target, relid, attnum);
+		checked = try_check_decl(stored_declaration(relid, attnum), &target);
+		if (checked != NULL)
+			apply_declaration(&target, checked, NULL);
+	}
+}
+
+/*
+ * adds_primary_key
+ *		Whether an ALTER TABLE statement adds a primary key.
+ */
+static bool
+adds_primary_key(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		if (cmd->subtype == AT_AddConstraint && cmd->def != NULL &&
+			IsA(cmd->def, Constraint) &&
+			((Constraint *) cmd->def)->contype == CONSTR_PRIMARY)
+			return true;
+	}
+	return false;
+}
+
 /* ------------------------------------------------------------------------
  * SECURITY LABEL FOR gdpr
  * ------------------------------------------------------------------------
@@ -1307,7 +1417,8 @@ comment_target(CommentStmt *stmt, DeclTarget *target, bool has_marker)
  * extension, the previous comment is read before the standard processing
  * stores the new one; a new declaration is checked before, and applied
  * after it.  Everything else passes straight through to the previous hook
- * or standard_ProcessUtility.
+ * or standard_ProcessUtility, except that an ALTER TABLE adding a primary
+ * key applies the declarations that waited for it.
  */
 static void
 gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
@@ -1321,6 +1432,11 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	ObjectAddress address = InvalidObjectAddress;
 	const char *prev_text = NULL;
 	const char *new_text = NULL;
+	AlterTableStmt *pkstmt = NULL;
+
+	if (IsA(parsetree, AlterTableStmt) &&
+		adds_primary_key((AlterTableStmt *) parsetree))
+		pkstmt = (AlterTableStmt *) parsetree;
 
 	if (IsA(parsetree, CommentStmt) && IsTransactionState() && extension_installed())
 	{
@@ -1355,5 +1471,13 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			other_text = label_declaration(GetSecurityLabel(&address,
 															GDPR_LABEL_PROVIDER));
 		declaration_changed(&target, prev_text, new_text, other_text);
+	}
+
+	if (pkstmt != NULL && IsTransactionState() && extension_installed())
+	{
+		Oid			relid = RangeVarGetRelid(pkstmt->relation, NoLock, true);
+
+		if (OidIsValid(relid))
+			apply_pending_declarations(relid);
 	}
 }
