@@ -111,6 +111,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "gdpr.h"
@@ -952,6 +953,40 @@ apply_context_callback(void *arg)
 }
 
 /*
+ * begin_steps / step / end_steps
+ *		Let each call into the core see what the previous one wrote.
+ *
+ * A declaration is applied by several calls into the core within one
+ * statement (register the table, then set its options, ...).  The core
+ * reads the registry through read-only SPI, which uses the active snapshot
+ * as it is; so we push a private copy of it and, before each call, advance
+ * the command counter and bring the copy up to it (what SPI itself does
+ * for a writing statement).  end_steps pops the copy; after an error the
+ * transaction abort cleans it up.
+ */
+static void
+begin_steps(void)
+{
+	if (ActiveSnapshotSet())
+		PushCopiedSnapshot(GetActiveSnapshot());
+	else
+		PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+step(void)
+{
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+}
+
+static void
+end_steps(void)
+{
+	PopActiveSnapshot();
+}
+
+/*
  * has_primary_key
  *		Whether relid has a primary key.
  */
@@ -1016,7 +1051,10 @@ apply_column_exports(Oid relid, const char *relname)
 
 		cd = try_check_decl(stored_declaration(relid, att->attnum), &target);
 		if (cd != NULL && cd->has_export)
+		{
+			step();
 			gdpr_catalog_set_export(relid, NameStr(att->attname), cd->export);
+		}
 	}
 	table_close(rel, NoLock);
 }
@@ -1053,6 +1091,7 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 	errcallback.arg = (void *) target;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
+	begin_steps();
 
 	switch (target->kind)
 	{
@@ -1061,11 +1100,14 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 				ColumnDecl *cd = (ColumnDecl *) checked;
 				ColumnDecl *pd = (ColumnDecl *) prev;
 
+				step();
 				gdpr_catalog_ensure_table(target->relid, true);
+				step();
 				gdpr_catalog_set_field(target->relid, target->name, cd->pii,
 									   cd->pii ? cd->method : NULL,
 									   cd->pii ? cd->argument : NULL,
 									   cd->search, true);
+				step();
 				if (cd->has_export)
 					gdpr_catalog_set_export(target->relid, target->name, cd->export);
 				else if (pd != NULL && pd->has_export)
@@ -1076,7 +1118,9 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 			{
 				TableDecl  *td = (TableDecl *) checked;
 
+				step();
 				gdpr_catalog_ensure_table(target->relid, true);
+				step();
 				gdpr_catalog_set_table_options(target->relid, td->can_anonymise,
 											   td->export_fields, td->export_all,
 											   td->export_exclude, true);
@@ -1088,27 +1132,31 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 				ConstraintDecl *kd = (ConstraintDecl *) checked;
 
 				/* refuses anything but a foreign key of this table */
+				step();
 				(void) gdpr_catalog_foreign_key(target->relid, target->name);
+				if (gdpr_catalog_get_table(target->relid) == NULL)
+					ereport(ERROR,
+							errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							errmsg("relation \"%s\" is not registered with gdpr",
+								   target->relname),
+							errhint("Register it with gdpr.register(), or declare one of its columns."));
 
-				if (kd->on_delete_anonymise)
-				{
-					if (!gdpr_catalog_has_rule(target->relid, target->name, "anonymise"))
-						gdpr_trigger_add_oda(target->relid, target->name, true);
-				}
-				else
+				step();
+				if (!kd->on_delete_anonymise)
 					gdpr_trigger_drop_oda(target->relid, target->name, true);
+				else if (!gdpr_catalog_has_rule(target->relid, target->name, "anonymise"))
+					gdpr_trigger_add_oda(target->relid, target->name, true);
 
-				if (kd->export_follow)
-				{
-					if (!gdpr_catalog_has_rule(target->relid, target->name, "follow"))
-						gdpr_catalog_add_rule(target->relid, target->name, "follow", true);
-				}
-				else
+				step();
+				if (!kd->export_follow)
 					gdpr_catalog_drop_rule(target->relid, target->name, "follow", true);
+				else if (!gdpr_catalog_has_rule(target->relid, target->name, "follow"))
+					gdpr_catalog_add_rule(target->relid, target->name, "follow", true);
 				break;
 			}
 	}
 
+	end_steps();
 	error_context_stack = errcallback.previous;
 }
 
@@ -1126,8 +1174,13 @@ remove_declaration(const DeclTarget *target, void *prev)
 {
 	ErrorContextCallback errcallback;
 
+	begin_steps();
+	step();
 	if (gdpr_catalog_get_table(target->relid) == NULL)
+	{
+		end_steps();
 		return;
+	}
 
 	errcallback.callback = apply_context_callback;
 	errcallback.arg = (void *) target;
@@ -1141,6 +1194,7 @@ remove_declaration(const DeclTarget *target, void *prev)
 				ColumnDecl *pd = (ColumnDecl *) prev;
 
 				gdpr_catalog_remove_field(target->relid, target->name);
+				step();
 				if (pd != NULL && pd->has_export)
 					gdpr_catalog_set_export(target->relid, target->name, true);
 				break;
@@ -1150,10 +1204,12 @@ remove_declaration(const DeclTarget *target, void *prev)
 			break;
 		case DECL_CONSTRAINT:
 			gdpr_trigger_drop_oda(target->relid, target->name, true);
+			step();
 			gdpr_catalog_drop_rule(target->relid, target->name, "follow", true);
 			break;
 	}
 
+	end_steps();
 	error_context_stack = errcallback.previous;
 }
 
@@ -1257,8 +1313,16 @@ apply_pending_declarations(Oid relid)
 
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		return;
-	if (!has_primary_key(relid) || gdpr_catalog_get_table(relid) != NULL)
+	if (!has_primary_key(relid))
 		return;
+	begin_steps();
+	step();
+	if (gdpr_catalog_get_table(relid) != NULL)
+	{
+		end_steps();
+		return;
+	}
+	end_steps();
 
 	relation_target(&target, relid, 0);
 	checked = try_check_decl(stored_declaration(relid, 0), &target);
@@ -1442,6 +1506,12 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		stmt = (CommentStmt *) parsetree;
 		new_text = comment_declaration(stmt->comment);
+		if (new_text != NULL &&
+			(stmt->objtype == OBJECT_VIEW || stmt->objtype == OBJECT_MATVIEW ||
+			 stmt->objtype == OBJECT_FOREIGN_TABLE))
+			ereport(ERROR,
+					errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					errmsg("gdpr declarations are supported only on tables, their columns and their constraints"));
 		address = comment_target(stmt, &target, new_text != NULL);
 		if (OidIsValid(address.classId))
 		{
