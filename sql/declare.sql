@@ -368,9 +368,13 @@ SELECT rel, key FROM gdpr.marker WHERE rel = 'comment'::regclass ORDER BY key;
 ALTER TABLE comment ADD CONSTRAINT body_not_empty CHECK (body <> '');
 COMMENT ON CONSTRAINT body_not_empty ON comment IS 'gdpr: {"export": "follow"}';
 COMMENT ON CONSTRAINT body_not_empty ON comment IS 'must not be empty';
--- removing the marker drops the rules
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+-- removing the marker drops the rules, and the trigger that served them
 COMMENT ON CONSTRAINT comment_author_id_fkey ON comment IS 'Author.';
 SELECT count(*) FROM gdpr.constraint_rule WHERE rel = 'comment'::regclass;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+DELETE FROM person WHERE id = 2;
+SELECT id, author_id, body FROM comment ORDER BY id;
 -- rules set by the functions stay when a comment without marker changes
 SELECT gdpr.export_follow('comment', 'comment_author_id_fkey');
 COMMENT ON CONSTRAINT comment_author_id_fkey ON comment IS 'The author.';

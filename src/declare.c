@@ -1130,6 +1130,7 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 		case DECL_CONSTRAINT:
 			{
 				ConstraintDecl *kd = (ConstraintDecl *) checked;
+				bool		had;
 
 				/* refuses anything but a foreign key of this table */
 				step();
@@ -1142,16 +1143,18 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 							errhint("Register it with gdpr.register(), or declare one of its columns."));
 
 				step();
-				if (!kd->on_delete_anonymise)
-					gdpr_trigger_drop_oda(target->relid, target->name, true);
-				else if (!gdpr_catalog_has_rule(target->relid, target->name, "anonymise"))
+				had = gdpr_catalog_has_rule(target->relid, target->name, "anonymise");
+				if (kd->on_delete_anonymise && !had)
 					gdpr_trigger_add_oda(target->relid, target->name, true);
+				else if (!kd->on_delete_anonymise && had)
+					gdpr_trigger_drop_oda(target->relid, target->name, true);
 
 				step();
-				if (!kd->export_follow)
-					gdpr_catalog_drop_rule(target->relid, target->name, "follow", true);
-				else if (!gdpr_catalog_has_rule(target->relid, target->name, "follow"))
+				had = gdpr_catalog_has_rule(target->relid, target->name, "follow");
+				if (kd->export_follow && !had)
 					gdpr_catalog_add_rule(target->relid, target->name, "follow", true);
+				else if (!kd->export_follow && had)
+					gdpr_catalog_drop_rule(target->relid, target->name, "follow", true);
 				break;
 			}
 	}
@@ -1203,7 +1206,9 @@ remove_declaration(const DeclTarget *target, void *prev)
 			gdpr_catalog_unregister_table(target->relid);
 			break;
 		case DECL_CONSTRAINT:
-			gdpr_trigger_drop_oda(target->relid, target->name, true);
+			/* only what is there: dropping a missing trigger says so */
+			if (gdpr_catalog_has_rule(target->relid, target->name, "anonymise"))
+				gdpr_trigger_drop_oda(target->relid, target->name, true);
 			step();
 			gdpr_catalog_drop_rule(target->relid, target->name, "follow", true);
 			break;
