@@ -1302,10 +1302,14 @@ relation_target(DeclTarget *target, Oid relid, AttrNumber attnum)
  *
  * This is what makes a restore from pg_dump work: the dump writes the
  * labels and comments right after CREATE TABLE, when there is no primary
- * key yet (apply_declaration then only says it waits), and adds the key
- * after the data.  The table's declaration is applied first, then the
- * columns'.  Declarations that do not parse are skipped (they were checked
- * when written, unless the extension was missing then).
+ * key yet (apply_declaration then only says it waits), then the data, then
+ * the key.  A full dump restores the extension's registry tables (declared
+ * rows included) with the data: the table is then registered already, and
+ * exactly as it was, later function calls included, so nothing is applied.
+ * Without that data (a schema-only dump, say) the declarations rebuild the
+ * registry: the table's declaration first, then the columns'.
+ * Declarations that do not parse are skipped (they were checked when
+ * written, unless the extension was missing then).
  */
 static void
 apply_pending_declarations(Oid relid)
