@@ -14,8 +14,9 @@
  *
  * What a user can expect:
  *
- * - A declaration is checked completely before anything is written: syntax
- *   (cJSON), then every key and value.  A malformed declaration fails the
+ * - A declaration is checked completely before anything is written: its
+ *   syntax (PostgreSQL's JSON parser, which knows exactly where an error
+ *   is; cJSON then builds the tree), then every key and value.  A malformed declaration fails the
  *   statement that declares it, with "at character N" in the DETAIL (N is
  *   1-based, in characters, counted from the first non-blank character of
  *   the JSON text; an error at the end of the input is its length plus
@@ -30,7 +31,8 @@
  * - A column's declaration is the whole of that column's entry: "pii",
  *   "anonymise" (a method; implies "pii": true; without it a PII column
  *   gets the method 'default'), "value" / "function" (the argument, only
- *   with those methods) and "search".  So {} or {"pii": false} says the
+ *   with those methods; a "value" may also be a JSON number or boolean,
+ *   taken as written) and "search".  So {} or {"pii": false} says the
  *   column holds no personal data (it stays a search field with
  *   "search": true), and {"search": true} alone makes a column a search
  *   field that is not PII.  A column declaration alone registers its table
@@ -69,14 +71,27 @@
  * - SECURITY LABEL and COMMENT require ownership of the object; the core's
  *   functions check again.
  *
- * Dumps: the rows written by declarations are not dumped (their
- * pg_extension_config_dump filter is "WHERE NOT declared"), because the
- * labels and comments that pg_dump restores re-create them.  Hence restoring
- * a dump with SECURITY LABEL FOR gdpr needs the gdpr library loaded in the
- * restoring session (shared_preload_libraries, or session_preload_libraries
- * for the restoring role): without it the label provider does not exist and
- * the label is refused.  A comment restored without the library is stored
- * but not applied.
+ * - A declaration on a table without a primary key waits for one (a
+ *   NOTICE says so): only tables with a primary key can be registered.  It
+ *   is applied when ALTER TABLE adds the primary key, unless the table is
+ *   registered by then.
+ *
+ * Dumps: pg_dump writes a table's labels and comments right after its
+ * CREATE TABLE, restores the extension's registry tables with the data, and
+ * adds primary keys after that.  So during a restore the declarations wait;
+ * with a full dump the restored registry rows (declared ones included)
+ * hold the exact state, later function calls included, and the waiting
+ * declarations leave those tables alone; with a schema-only dump the
+ * declarations rebuild the registry when the primary keys arrive.  A
+ * foreign key's comment comes after the foreign key, and applies
+ * idempotently (so a rule that a function dropped after the comment
+ * declared it comes back: change the comment instead).  Where a table or
+ * column has both a label and a comment declaration, a rebuild takes the
+ * label.  Restoring a dump with SECURITY LABEL FOR gdpr needs the
+ * gdpr library loaded in the restoring session (shared_preload_libraries,
+ * or session_preload_libraries for the restoring role): without it the
+ * label provider does not exist and the label is refused.  A comment
+ * restored without the library is stored but not applied.
  *
  * Copyright (c) 2026, gdpr developers
  *
