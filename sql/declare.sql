@@ -336,6 +336,19 @@ SELECT count(*) FROM tabs WHERE rel = 'later'::regclass;
 ALTER TABLE ONLY later ADD CONSTRAINT later_pkey PRIMARY KEY (id);
 SELECT * FROM tabs WHERE rel = 'later'::regclass;
 SELECT * FROM cols WHERE rel = 'later'::regclass;
+-- a restore brings the registry rows back before the primary key: a table
+-- registered by then keeps those rows (they hold the latest state)
+CREATE TABLE restored (id int NOT NULL, email text);
+COMMENT ON COLUMN restored.email IS 'gdpr: {"pii": true}';
+INSERT INTO gdpr.registered_table (rel, declared) VALUES ('restored', true);
+INSERT INTO gdpr.registered_field (rel, column_name, pii, method, declared)
+    VALUES ('restored', 'email', true, 'email', false);
+ALTER TABLE restored ADD PRIMARY KEY (id);
+SELECT * FROM cols WHERE rel = 'restored'::regclass;
+-- (a real restore also brings back the triggers; this one has none)
+DELETE FROM gdpr.registered_table WHERE rel = 'restored'::regclass;
+-- declarations registered the table: gdpr.register() says it is registered
+SELECT gdpr.register('later', ARRAY['note']);
 
 ------------------------------------------------------------------------------
 -- Constraints
