@@ -142,13 +142,6 @@ typedef enum DeclKind
 	DECL_CONSTRAINT
 } DeclKind;
 
-/* where a declaration is written */
-typedef enum DeclSource
-{
-	SOURCE_LABEL,
-	SOURCE_COMMENT
-} DeclSource;
-
 /* the object a declaration is about */
 typedef struct DeclTarget
 {
@@ -229,8 +222,8 @@ static void gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryStr
 
 
 /*
- * cjson_palloc / cjson_pfree
- *		cJSON's allocator hooks: memory in CurrentMemoryContext.
+ * cjson_palloc
+ *		cJSON's allocator hook: memory in CurrentMemoryContext.
  *
  * With these, a tree that an ereport(ERROR) skips the cJSON_Delete of goes
  * away with its memory context instead of leaking.  palloc never returns
@@ -242,6 +235,11 @@ cjson_palloc(size_t size)
 	return palloc(size);
 }
 
+/*
+ * cjson_pfree
+ *		See cjson_palloc.  Every other user of cJSON in the library must
+ *		free what cJSON returns with cJSON_free (or pfree), never free().
+ */
 static void
 cjson_pfree(void *ptr)
 {
@@ -408,7 +406,7 @@ decl_error(const char *text, const DeclTarget *target, int sqlstate,
  * skip_json_string
  *		Return the offset just past the JSON string starting at s[i] ('"').
  *
- * Only used on text cJSON has accepted.
+ * Only used on text the JSON parser has accepted.
  */
 static int
 skip_json_string(const char *s, int i)
@@ -427,7 +425,8 @@ skip_json_string(const char *s, int i)
  * skip_json_value
  *		Return the offset just past the JSON value starting at s[i].
  *
- * Only used on text cJSON has accepted, so a plain bracket count does.
+ * Only used on text the JSON parser has accepted, so a plain bracket count
+ * does.
  */
 static int
 skip_json_value(const char *s, int i)
@@ -592,11 +591,7 @@ parse_declaration(const char *text, const DeclTarget *target)
 	n = cJSON_GetArraySize(decl->root);
 	decl->members = palloc0(sizeof(DeclMember) * Max(n, 1));
 
-	/* a UTF-8 byte order mark before the object is skipped by cJSON */
-	off = 0;
-	if (strncmp(text, "\xEF\xBB\xBF", 3) == 0)
-		off = 3;
-	off = skip_json_blanks(text, off);
+	off = skip_json_blanks(text, 0);
 	Assert(text[off] == '{');
 	off = skip_json_blanks(text, off + 1);
 
@@ -921,18 +916,20 @@ check_decl(const char *text, const DeclTarget *target)
 
 /*
  * try_check_decl
- *		check_decl, but NULL instead of an error.
+ *		check_decl, but NULL instead of the error for a malformed
+ *		declaration.
  *
  * Used on declarations that were stored earlier (the previous one, or the
- * one in the other place), which may predate the extension.  Runs in a
- * subtransaction-free PG_TRY, so it only catches errors of the parser and
- * checker, which touch no shared state.
+ * one in the other place), which may predate the extension.  Only the
+ * errors that the parser and checker raise about the declaration itself
+ * are caught (they touch no shared state, so no subtransaction is needed);
+ * anything else (out of memory, a cancel) is thrown on.
  */
 static void *
 try_check_decl(const char *text, const DeclTarget *target)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
-	void	   *result = NULL;
+	void	   *volatile result = NULL;
 
 	if (text == NULL)
 		return NULL;
@@ -942,7 +939,14 @@ try_check_decl(const char *text, const DeclTarget *target)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION &&
+			edata->sqlerrcode != ERRCODE_INVALID_PARAMETER_VALUE)
+			PG_RE_THROW();
+		FreeErrorData(edata);
 		FlushErrorState();
 		result = NULL;
 	}
@@ -968,7 +972,7 @@ apply_context_callback(void *arg)
 }
 
 /*
- * begin_steps / step / end_steps
+ * begin_steps
  *		Let each call into the core see what the previous one wrote.
  *
  * A declaration is applied by several calls into the core within one
@@ -988,6 +992,10 @@ begin_steps(void)
 		PushActiveSnapshot(GetTransactionSnapshot());
 }
 
+/*
+ * step
+ *		Before a call into the core: make what was written so far visible.
+ */
 static void
 step(void)
 {
@@ -995,6 +1003,10 @@ step(void)
 	UpdateActiveSnapshotCommandId();
 }
 
+/*
+ * end_steps
+ *		Pop the snapshot that begin_steps pushed.
+ */
 static void
 end_steps(void)
 {
@@ -1047,8 +1059,11 @@ static void
 apply_column_exports(Oid relid, const char *relname)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	TupleDesc	tupdesc = RelationGetDescr(rel);
 
+	/* a copy: the core's invalidations may rebuild the relcache entry */
+	TupleDesc	tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
+
+	table_close(rel, NoLock);
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -1071,7 +1086,6 @@ apply_column_exports(Oid relid, const char *relname)
 			gdpr_catalog_set_export(relid, NameStr(att->attname), cd->export);
 		}
 	}
-	table_close(rel, NoLock);
 }
 
 /*
@@ -1250,7 +1264,6 @@ declaration_changed(const DeclTarget *target, const char *prev_text,
 					const char *new_text, const char *other_text)
 {
 	void	   *prev = try_check_decl(prev_text, target);
-
 	void	   *other;
 
 	if (new_text != NULL)
