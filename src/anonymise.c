@@ -176,7 +176,7 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	GdprIdentity saved;
 	int			rc;
 
-	gdpr_become(gdpr_table_owner(relid), &saved);
+	gdpr_become_owner(relid, &saved);
 	if (plan != NULL)
 		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
 	else
@@ -235,7 +235,7 @@ row_exists(Oid relid, GdprKey *key, Datum *values)
 	sql = psprintf("SELECT 1 FROM %s%s AS t WHERE %s",
 				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
-	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, true, 1);
+	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	return SPI_processed > 0;
@@ -418,7 +418,8 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 							false);
 		}
 		if (key->nkeys == 1)
-			appendStringInfo(&where, "t.%s = ANY ($1)", quote_identifier(key->attnames[0]));
+			appendStringInfo(&where, "t.%s %s ANY ($1)", quote_identifier(key->attnames[0]),
+							 gdpr_key_eq_operator(key->typids[0]));
 		else
 		{
 			appendStringInfoString(&from, "ROWS FROM (");
@@ -429,8 +430,9 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 				appendStringInfo(&from, "%sc%d", c > 0 ? ", " : "", c + 1);
 			appendStringInfoString(&from, ")");
 			for (int c = 0; c < key->nkeys; c++)
-				appendStringInfo(&where, "%st.%s = k.c%d", c > 0 ? " AND " : "",
-								 quote_identifier(key->attnames[c]), c + 1);
+				appendStringInfo(&where, "%st.%s %s k.c%d", c > 0 ? " AND " : "",
+								 quote_identifier(key->attnames[c]),
+								 gdpr_key_eq_operator(key->typids[c]), c + 1);
 		}
 		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
 									   where.data, !force, &params);
@@ -449,7 +451,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 								gdpr_relation_name(relid),
 								from.len ? ", " : "", from.len ? from.data : "", where.data);
 			if (SPI_execute_with_args(countsql, key->nkeys, params.types, params.values,
-									  NULL, true, 0) != SPI_OK_SELECT)
+									  NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "SPI_execute_with_args failed");
 			existing += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1,
@@ -711,7 +713,7 @@ anonymise_table(Oid relid, GdprTable *table)
 	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params);
 
 	/* the statement runs to completion at the first fetch, as the owner */
-	gdpr_become(gdpr_table_owner(relid), &saved);
+	gdpr_become_owner(relid, &saved);
 	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
 									   params.nulls, false, 0);
 	SPI_cursor_fetch(portal, true, batch);
