@@ -406,6 +406,21 @@ RESET ROLE;
 SELECT column_name, method FROM cols WHERE column_name = 'phone';
 
 ------------------------------------------------------------------------------
+-- A database without the extension: comments are left alone, labels refused
+------------------------------------------------------------------------------
+\set regress_db :DBNAME
+CREATE DATABASE regress_decl_noext;
+\c regress_decl_noext
+CREATE TABLE t (id int PRIMARY KEY, email text);
+COMMENT ON COLUMN t.email IS 'gdpr: {"not json';
+SELECT col_description('t'::regclass, 2);
+SECURITY LABEL FOR gdpr ON COLUMN t.email IS '{"pii": true}';
+\echo :LAST_ERROR_SQLSTATE
+\c :regress_db
+DROP DATABASE regress_decl_noext;
+SET search_path = decl, public;
+
+------------------------------------------------------------------------------
 -- Cleanup
 ------------------------------------------------------------------------------
 SELECT gdpr.unregister(rel) FROM tabs;
