@@ -404,6 +404,15 @@ COMMENT ON COLUMN person.phone IS 'gdpr: {"anonymise": "null"}';
 COMMENT ON COLUMN person.phone IS 'gdpr: {"not": "even valid"';
 RESET ROLE;
 SELECT column_name, method FROM cols WHERE column_name = 'phone';
+-- ownership is what it takes: an owner without grants on gdpr's functions
+-- declares on their own table
+GRANT CREATE ON SCHEMA decl TO regress_decl_other;
+SET ROLE regress_decl_other;
+CREATE TABLE decl.own (id int PRIMARY KEY, email text);
+SECURITY LABEL FOR gdpr ON COLUMN own.email IS '{"anonymise": "email"}';
+SELECT gdpr.set_anonymiser('own', 'email', 'hash');
+RESET ROLE;
+SELECT * FROM cols WHERE rel = 'own'::regclass;
 
 ------------------------------------------------------------------------------
 -- A database without the extension: comments are left alone, labels refused
@@ -425,4 +434,5 @@ SET search_path = decl, public;
 ------------------------------------------------------------------------------
 SELECT gdpr.unregister(rel) FROM tabs;
 DROP SCHEMA decl CASCADE;
+DROP OWNED BY regress_decl_other;
 DROP ROLE regress_decl_other;

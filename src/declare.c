@@ -68,8 +68,10 @@
  * - In a database where the extension is not installed, comments are left
  *   alone, and a SECURITY LABEL FOR gdpr is an error.
  *
- * - SECURITY LABEL and COMMENT require ownership of the object; the core's
- *   functions check again.
+ * - SECURITY LABEL and COMMENT require ownership of the object, and that is
+ *   all a declaration takes: the owner of a table declares on it without
+ *   EXECUTE on gdpr's functions (a migration run by the application's role
+ *   can declare its tables).  The core's functions check ownership again.
  *
  * - A declaration on a table without a primary key waits for one (a
  *   NOTICE says so): only tables with a primary key can be registered.  It
