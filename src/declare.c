@@ -1278,13 +1278,25 @@ declaration_changed(const DeclTarget *target, const char *prev_text,
 
 /*
  * extension_installed
- *		Whether the gdpr extension exists in this database (and is not being
- *		created right now, when its catalog is still incomplete).
+ *		Whether declarations are read here: the gdpr extension exists in
+ *		this database (and is not being created right now, when its catalog
+ *		is still incomplete), and this is not pg_upgrade's schema restore.
  */
 static bool
 extension_installed(void)
 {
-	Oid			extoid = get_extension_oid(GDPR_EXTENSION_NAME, true);
+	Oid			extoid;
+
+	/*
+	 * pg_upgrade restores the schema, labels and comments included, and then
+	 * brings over the old cluster's data files, the registry's among them:
+	 * applying declarations then would only create triggers that the schema
+	 * restore creates too, and fail it.
+	 */
+	if (IsBinaryUpgrade)
+		return false;
+
+	extoid = get_extension_oid(GDPR_EXTENSION_NAME, true);
 
 	if (!OidIsValid(extoid))
 		return false;
@@ -1425,6 +1437,10 @@ gdpr_label_hook(const ObjectAddress *object, const char *seclabel)
 	DeclTarget	target;
 	const char *prev_text;
 	const char *other_text = NULL;
+
+	/* pg_upgrade: the labels were checked when written (extension_installed) */
+	if (IsBinaryUpgrade)
+		return;
 
 	if (object->classId != RelationRelationId)
 		ereport(ERROR,
