@@ -382,6 +382,15 @@ ALTER TABLE comment ADD CONSTRAINT body_not_empty CHECK (body <> '');
 COMMENT ON CONSTRAINT body_not_empty ON comment IS 'gdpr: {"export": "follow"}';
 COMMENT ON CONSTRAINT body_not_empty ON comment IS 'must not be empty';
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+-- the core's refusals reach the statement, and nothing is kept
+CREATE TABLE tag (id int PRIMARY KEY,
+                  person_id int REFERENCES person ON DELETE CASCADE, label text);
+COMMENT ON CONSTRAINT tag_person_id_fkey ON tag IS 'gdpr: {"export": "follow"}';
+SECURITY LABEL FOR gdpr ON COLUMN tag.label IS '{"pii": true}';
+COMMENT ON CONSTRAINT tag_person_id_fkey ON tag IS 'gdpr: {"export": "follow", "on_delete": "anonymise"}';
+SELECT rule FROM gdpr.constraint_rule WHERE rel = 'tag'::regclass;
+SELECT col_description('tag'::regclass, 1), obj_description(oid, 'pg_constraint')
+  FROM pg_constraint WHERE conname = 'tag_person_id_fkey';
 -- removing the marker drops the rules, and the trigger that served them
 COMMENT ON CONSTRAINT comment_author_id_fkey ON comment IS 'Author.';
 SELECT count(*) FROM gdpr.constraint_rule WHERE rel = 'comment'::regclass;
