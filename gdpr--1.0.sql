@@ -355,6 +355,14 @@ CREATE FUNCTION gdpr.anonymise_db(confirm text)
 COMMENT ON FUNCTION gdpr.anonymise_db(text)
     IS 'anonymise every not yet anonymised row of every registered table';
 
+CREATE PROCEDURE gdpr.anonymise_db_batched(confirm text)
+    LANGUAGE C
+    -- no SET search_path: a procedure with SET cannot commit; the SQL built
+    -- in C is fully qualified and the registry queries pin search_path
+    AS 'MODULE_PATHNAME', 'gdpr_anonymise_db_batched';
+COMMENT ON PROCEDURE gdpr.anonymise_db_batched(text)
+    IS 'gdpr.anonymise_db() committing after every batch, for large databases';
+
 ------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; see the README for the grants to give
 ------------------------------------------------------------------------------
@@ -362,6 +370,7 @@ COMMENT ON FUNCTION gdpr.anonymise_db(text)
 REVOKE ALL ON ALL TABLES IN SCHEMA gdpr FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA gdpr FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gdpr FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA gdpr FROM PUBLIC;
 
 -- Anonymisation statements run as the owner of the table they change, the way
 -- foreign-key actions do, so that no user trigger ever runs with the rights of

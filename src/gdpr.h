@@ -196,7 +196,7 @@ extern void gdpr_anonymise_invalidate(Oid relid);
  */
 extern void gdpr_events_queue(const char *kind, Oid relid, const char *key);
 extern void gdpr_events_queue_many(const char *kind, Oid relid, Datum keys);
-extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event);
+extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 
 /* ------------------------------------------------------------------------
  * trigger.c

@@ -579,7 +579,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			gdpr_events_mark(rule->child,
 							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
 															 false, TYPALIGN_INT)),
-							 true);
+							 true, false);
 		}
 	}
 	gdpr_spi_finish();
