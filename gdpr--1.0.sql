@@ -135,6 +135,22 @@ CREATE FUNCTION gdpr.on_delete_anonymise_trigger() RETURNS trigger
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_trigger';
 
+-- event triggers keeping the registry in step with DDL
+CREATE FUNCTION gdpr.ddl_command_end() RETURNS event_trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_ddl_command_end';
+CREATE FUNCTION gdpr.sql_drop() RETURNS event_trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_sql_drop';
+-- new partitions of registered tables get the TRUNCATE-capture trigger
+CREATE EVENT TRIGGER gdpr_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION gdpr.ddl_command_end();
+-- dropped tables leave the registry
+CREATE EVENT TRIGGER gdpr_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION gdpr.sql_drop();
+
 -- HMAC-SHA256 of a value keyed by gdpr.pseudonym_key, as lower-case hex.
 -- No SET search_path: a hot per-row function that does no name lookups.
 CREATE FUNCTION gdpr.pseudonym(value text) RETURNS text

@@ -81,6 +81,8 @@ typedef struct RelCacheEntry
 /* Local state */
 static HTAB *rel_cache = NULL;
 
+static Oid	registered_ancestor(Oid relid);
+
 /*
  * rel_cache_invalidate
  *		Relcache callback.  Rules depend on several relations (parent,
@@ -179,6 +181,30 @@ gdpr_trigger_attach(Oid relid)
 		run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE TRUNCATE ON %s "
 						 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
 						 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+}
+
+/*
+ * gdpr_trigger_attach_partition
+ *		Give every leaf partition of relid, a registered table or a partition
+ *		of one, the TRUNCATE-capture trigger if it lacks it.  Does nothing
+ *		for other tables.
+ */
+void
+gdpr_trigger_attach_partition(Oid relid)
+{
+	ListCell   *lc;
+
+	char		relkind = get_rel_relkind(relid);
+
+	/* ATTACH PARTITION reports the parent; CREATE ... PARTITION OF the child */
+	if ((relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) ||
+		!OidIsValid(registered_ancestor(relid)))
+		return;
+	foreach(lc, leaf_tables(relid))
+		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
 }
 
 /*
@@ -494,8 +520,10 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 		{
 			Datum	   *elems;
 			bool		isnull;
+			int			level = gdpr_key_pin_format(key);
 
 			SPI_cursor_fetch(portal, true, 10000);
+			gdpr_key_unpin_format(level);
 			if (SPI_processed == 0)
 				break;
 			elems = palloc(sizeof(Datum) * SPI_processed);
@@ -546,6 +574,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		bool		anynull = false;
 		GdprIdentity saved;
 		int			rc;
+		int			level;
 		uint64		n;
 
 		if (rule->plan == NULL)
@@ -564,7 +593,9 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			continue;			/* nothing can reference a NULL */
 
 		gdpr_become_owner(rule->child, &saved);
+		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
+		gdpr_key_unpin_format(level);
 		gdpr_unbecome(&saved);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
