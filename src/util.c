@@ -115,6 +115,29 @@ gdpr_become(Oid userid, GdprIdentity *saved)
 }
 
 /*
+ * gdpr_become_owner
+ *		Run the following SQL on a user table as that table's owner, the
+ *		way foreign-key actions run (SECURITY_LOCAL_USERID_CHANGE, and
+ *		SECURITY_NOFORCE_RLS so that FORCE ROW LEVEL SECURITY cannot hide
+ *		rows from an anonymisation).
+ *
+ * search_path is deliberately left as it is: the statement fires the
+ * table's own triggers, which must see the session's search_path as for any
+ * other UPDATE or DELETE.  Every name in the SQL gdpr builds is
+ * schema-qualified.  Undo with gdpr_unbecome.
+ */
+void
+gdpr_become_owner(Oid relid, GdprIdentity *saved)
+{
+	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
+	SetUserIdAndSecContext(gdpr_table_owner(relid),
+						   saved->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	saved->save_nestlevel = NewGUCNestLevel();
+}
+
+/*
  * gdpr_unbecome
  *		Undo gdpr_become: restore the GUC nesting level and the identity.
  */
@@ -252,4 +275,21 @@ gdpr_spi_finish(void)
 {
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+}
+
+/*
+ * gdpr_table_owner
+ *		The owner of a relation; error if it does not exist.
+ */
+Oid
+gdpr_table_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
