@@ -77,11 +77,31 @@ SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
 ------------------------------------------------------------------------------
 -- SQL reference, in the README's order, on fresh tables
 ------------------------------------------------------------------------------
-SELECT gdpr.unregister('public.comment');
-SELECT gdpr.unregister('public.person');
-SELECT gdpr.unregister('public.address');
+-- dropping the tables takes them out of the registry, markers and rules
+-- included (the event trigger gdpr_sql_drop)
+DROP TABLE comment, person, address;
+SELECT count(*) AS registered_tables FROM gdpr.registered_table;
+SELECT count(*) AS markers FROM gdpr.marker;
+SELECT count(*) AS rules FROM gdpr.constraint_rule;
 TRUNCATE gdpr.queue;
-TRUNCATE comment, person, address;
+CREATE TABLE address (
+    id       integer PRIMARY KEY,
+    street   text    NOT NULL,
+    city     text    NOT NULL
+);
+CREATE TABLE person (
+    id            integer PRIMARY KEY,
+    name          text    NOT NULL,
+    email         text    NOT NULL UNIQUE,
+    phone         text,
+    password_hash text,
+    address_id    integer REFERENCES address (id)
+);
+CREATE TABLE comment (
+    id        integer PRIMARY KEY,
+    author_id integer REFERENCES person (id) ON DELETE SET NULL,
+    body      text    NOT NULL
+);
 INSERT INTO address VALUES (1, '12 Acacia Avenue', 'Bristol');
 INSERT INTO person VALUES
     (42, 'Alice', 'alice@example.com', '+44 7700 900123', 'x', 1),
@@ -191,7 +211,7 @@ COMMENT ON CONSTRAINT comment_author_id_fkey ON comment IS 'gdpr: {"on_delete": 
 SECURITY LABEL FOR gdpr ON COLUMN address.city IS '{"pii": true}';
 COMMENT ON CONSTRAINT person_address_id_fkey ON person IS 'gdpr: {"export": "follow"}';
 SELECT * FROM gdpr.registered_columns ORDER BY rel::text, column_name;
-SELECT rel, constraint_name, rule FROM gdpr.constraint_rule ORDER BY 1, 2, 3;
+SELECT rel, constraint_name, rule FROM gdpr.constraint_rule ORDER BY rel::text, 2, 3;
 -- applying a declaration again changes nothing
 COMMENT ON COLUMN person.name IS 'Full name. gdpr: {"pii": true, "anonymise": "value", "value": "Anonymous user"}';
 SELECT column_name, pii, method, argument FROM gdpr.registered_columns
@@ -239,7 +259,7 @@ CREATE ROLE regress_readme_nobody NOLOGIN;
 
 SET ROLE regress_readme_admin;
 SELECT * FROM gdpr.search('carol@example.com');
-SELECT gdpr.anonymise('public.person', 44);
+SELECT gdpr.anonymise('public.person', 44, force => true);
 SELECT count(*) > 0 AS admin_reads_registry FROM gdpr.registered_columns;
 SELECT queued > 0 AS admin_reads_status FROM gdpr.log_status;
 RESET ROLE;
