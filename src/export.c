@@ -12,11 +12,12 @@
  *	  and mutual references included, each row once, so cycles end);
  *	- a foreign key marked with gdpr.export_follow() is also followed the
  *	  other way, from a reached row to the registered row it references.  A
- *	  row reached only like that is included but not expanded: the rows that
- *	  reference it (another person's data behind a shared address) never
- *	  enter.  Its own followed foreign keys are followed in turn, since they
- *	  only lead to further parents.  A followed row that is later reached as
- *	  a child is expanded after all.
+ *	  row reached only like that is included but not expanded at all: the
+ *	  rows that reference it (another person's data behind a shared address)
+ *	  never enter, and its own followed foreign keys are not followed either
+ *	  (a followed "manager" key would otherwise pull in the whole chain of
+ *	  managers).  A followed row that is later reached as a child is
+ *	  expanded after all.
  *
  * Foreign keys declared only on partitions (pagila's payment partitions
  * reference customer, the partitioned payment does not) are mapped to the
@@ -60,6 +61,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -77,7 +79,8 @@ struct ExportEdge;
 typedef struct ExportRow
 {
 	char	   *keytext;		/* canonical key text: the hash key */
-	bool		full;			/* reached as a child (or start): expanded */
+	bool		full;			/* reached as a child (or start): expanded;
+								 * otherwise reached by following: a leaf */
 	char	  **vals;			/* text of the table's needed columns */
 } ExportRow;
 
@@ -95,10 +98,10 @@ typedef struct ExportTable
 	char	   *selectlist;		/* key text, then the needed columns as text */
 	List	   *child_edges;	/* ExportEdge *, this table the referenced one */
 	List	   *follow_edges;	/* ExportEdge *, this table the referencing one */
+	List	   *follow_names;	/* char *, constraints with a 'follow' rule */
 	HTAB	   *rows;			/* keytext -> ExportRow * */
 	List	   *rowlist;		/* ExportRow *, in the order reached */
 	List	   *new_full;		/* rows reached as children, not yet expanded */
-	List	   *new_follow;		/* rows reached by following, not yet followed */
 } ExportTable;
 
 /* a foreign key between two registered tables (mapped to their roots) */
@@ -229,6 +232,7 @@ make_table(Oid relid)
 		et->needtypes[i] = key->typids[i];
 	}
 	et->nneed = key->nkeys;
+	et->follow_names = gdpr_catalog_constraint_rules(relid, "follow");
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(RowEntry);
@@ -334,11 +338,15 @@ add_edge(ExportState *state, Oid conrelid, Oid confrelid, int ncols,
  * a partition inherited from its parent (conparentid set) are skipped: the
  * parent's own constraint stands for them.  A constraint is followed when
  * the registered table holding its referencing rows has a 'follow' rule of
- * that name.  Must be connected to SPI.
+ * that name.  Must be connected to SPI.  add_edge() may read the catalog
+ * through SPI of its own, which resets SPI_tuptable: the result is kept in
+ * a local variable.
  */
 static void
 load_edges(ExportState *state)
 {
+	SPITupleTable *tuptable;
+	uint64		n;
 	int			ret;
 
 	ret = SPI_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
@@ -348,11 +356,13 @@ load_edges(ExportState *state)
 					  " ORDER BY c.conrelid, c.conname", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading foreign keys failed: %s", SPI_result_code_string(ret));
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
 
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (uint64 r = 0; r < n; r++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		HeapTuple	tuple = tuptable->vals[r];
+		TupleDesc	tupdesc = tuptable->tupdesc;
 		bool		isnull;
 		char	   *conname = SPI_getvalue(tuple, tupdesc, 1);
 		Oid			conrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
@@ -362,17 +372,20 @@ load_edges(ExportState *state)
 		ExportTable *child = registered_root(state, conrelid);
 		bool		follow = false;
 		int			ncols = ArrayGetNItems(ARR_NDIM(conkey), ARR_DIMS(conkey));
+		ListCell   *lc;
 
 		if (child == NULL || registered_root(state, confrelid) == NULL)
 			continue;
 		if (ncols != ArrayGetNItems(ARR_NDIM(confkey), ARR_DIMS(confkey)))
 			continue;
-		follow = gdpr_catalog_has_rule(child->relid, conname, "follow");
+		foreach(lc, child->follow_names)
+			if (strcmp((char *) lfirst(lc), conname) == 0)
+				follow = true;
 		add_edge(state, conrelid, confrelid, ncols,
 				 (int16 *) ARR_DATA_PTR(conkey), (int16 *) ARR_DATA_PTR(confkey),
 				 follow);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(tuptable);
 }
 
 /*
@@ -476,8 +489,6 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 		et->rowlist = lappend(et->rowlist, entry->row);
 		if (full)
 			et->new_full = lappend(et->new_full, entry->row);
-		else
-			et->new_follow = lappend(et->new_follow, entry->row);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return nfound;
@@ -490,8 +501,8 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
  *		column, element i of each forming one tuple.
  *
  * One column gives "t.c = ANY ($n::text[]::type[])", which an index on the
- * column serves; more give an EXISTS over unnest() of the arrays, which the
- * planner turns into a semi-join.  Equality is the column type's default
+ * column serves; more give an EXISTS over ROWS FROM (unnest(), ...) of the
+ * arrays, which the planner turns into a semi-join.  Equality is the column type's default
  * equality operator, named with its schema.
  */
 static char *
@@ -511,10 +522,11 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 		return buf.data;
 	}
 
-	appendStringInfoString(&buf, "EXISTS (SELECT FROM pg_catalog.unnest(");
+	appendStringInfoString(&buf, "EXISTS (SELECT FROM ROWS FROM (");
 	for (int i = 0; i < ncols; i++)
-		appendStringInfo(&buf, "%s$%d::pg_catalog.text[]::%s[]", i > 0 ? ", " : "",
-						 firstparam + i, format_type_be_qualified(et->needtypes[idx[i]]));
+		appendStringInfo(&buf, "%spg_catalog.unnest($%d::pg_catalog.text[]::%s[])",
+						 i > 0 ? ", " : "", firstparam + i,
+						 format_type_be_qualified(et->needtypes[idx[i]]));
 	appendStringInfoString(&buf, ") AS u(");
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%sv%d", i > 0 ? ", " : "", i + 1);
@@ -619,11 +631,12 @@ follow_edge(ExportEdge *edge, List *batch, bool to_child)
 /*
  * expand
  *		Grow the export until no newly reached row is left: the new full rows
- *		of each table bring in the rows referencing them, and all new rows
- *		bring in the rows their followed foreign keys reference.
+ *		of each table bring in the rows referencing them and the rows their
+ *		followed foreign keys reference.  Rows reached by following are
+ *		leaves.
  *
- * Every row enters a batch at most twice (followed, then full), so this
- * ends, cycles included.  Must be connected to SPI.
+ * Every row is expanded at most once, so this ends, cycles included.  Must
+ * be connected to SPI.
  */
 static void
 expand(ExportState *state)
@@ -639,21 +652,17 @@ expand(ExportState *state)
 		{
 			ExportTable *et = (ExportTable *) lfirst(lc);
 			List	   *full = et->new_full;
-			List	   *follow = et->new_follow;
 			ListCell   *ec;
 
-			if (full == NIL && follow == NIL)
+			if (full == NIL)
 				continue;
 			progress = true;
 			et->new_full = NIL;
-			et->new_follow = NIL;
 
-			if (full != NIL)
-				foreach(ec, et->child_edges)
-					follow_edge((ExportEdge *) lfirst(ec), full, true);
+			foreach(ec, et->child_edges)
+				follow_edge((ExportEdge *) lfirst(ec), full, true);
 			foreach(ec, et->follow_edges)
-				follow_edge((ExportEdge *) lfirst(ec), list_concat(list_copy(full), follow),
-							false);
+				follow_edge((ExportEdge *) lfirst(ec), full, false);
 		}
 	} while (progress);
 }
@@ -794,6 +803,44 @@ not_registered_error(Oid relid)
 }
 
 /*
+ * parse_key
+ *		gdpr_key_parse(), but for keys of more than one column the row
+ *		literal is read and printed through full fmgr calls.
+ *
+ * record_in and record_out cache their I/O state in flinfo->fn_extra, and
+ * the DirectFunctionCall that keys.c uses for them passes no flinfo (the
+ * backend crashes).  Remove this once keys.c calls them with a FmgrInfo.
+ * Returns the canonical key text (palloc'd) and fills values.
+ */
+static char *
+parse_key(GdprKey *key, const char *text, Datum *values)
+{
+	Datum		rec;
+	HeapTupleHeader td;
+	HeapTupleData tmptup;
+	bool		nulls[INDEX_MAX_KEYS];
+
+	if (key->nkeys == 1)
+		return gdpr_key_parse(key, text, values);
+
+	rec = OidInputFunctionCall(F_RECORD_IN, (char *) text, RECORDOID,
+							   key->tupdesc->tdtypmod);
+	td = DatumGetHeapTupleHeader(rec);
+	tmptup.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&(tmptup.t_self));
+	tmptup.t_tableOid = InvalidOid;
+	tmptup.t_data = td;
+	heap_deform_tuple(&tmptup, key->tupdesc, values, nulls);
+	for (int i = 0; i < key->nkeys; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key \"%s\" has a null value in column \"%s\"",
+							text, key->attnames[i])));
+	return OidOutputFunctionCall(F_RECORD_OUT, rec);
+}
+
+/*
  * gdpr_export
  *		SQL: gdpr.export(rel regclass, key text) and gdpr.export(rel regclass,
  *		key anyelement) RETURNS jsonb
@@ -827,10 +874,20 @@ gdpr_export(PG_FUNCTION_ARGS)
 
 	key = gdpr_key_lookup(relid, false);
 	if (argtype == TEXTOID || !OidIsValid(argtype))
-		keytext = gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
+		keytext = parse_key(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
+	else if (key->nkeys == 1)
+		keytext = parse_key(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
+							values);
 	else
-		keytext = gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
-								 values);
+	{
+		/* a row value: its text is the row literal (see parse_key) */
+		Oid			typoutput;
+		bool		isvarlena;
+
+		getTypeOutputInfo(argtype, &typoutput, &isvarlena);
+		keytext = parse_key(key, OidOutputFunctionCall(typoutput, PG_GETARG_DATUM(1)),
+							values);
+	}
 
 	gdpr_spi_connect();
 	state = export_init();
