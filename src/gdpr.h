@@ -71,6 +71,7 @@ extern bool gdpr_replaying;
 
 extern Oid	gdpr_extension_owner(void);
 extern Oid	gdpr_schema_oid(void);
+extern Oid	gdpr_table_owner(Oid relid);
 extern void gdpr_become(Oid userid, GdprIdentity *saved);
 extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);

@@ -27,44 +27,68 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "gdpr.h"
 
+/* an entry of the key cache */
+typedef struct KeyCacheEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	GdprKey    *key;			/* NULL: no primary key */
+} KeyCacheEntry;
+
+/* Local state */
+static HTAB *key_cache = NULL;
+
 /*
- * gdpr_key_lookup
- *		Describe the primary key of a table.
+ * key_cache_invalidate
+ *		Relcache callback: forget the key of relid (all when InvalidOid).
  *
- * Returns a palloc'd GdprKey, or NULL when the table has no primary key and
- * missing_ok is true; otherwise a missing key is an error.  For keys of more
- * than one column a blessed row type of the key columns is built, so that
- * row literals can be parsed and printed.
+ * Old entries are not freed: a caller may still hold one for the rest of its
+ * statement.  They are small and invalidations of keys are rare.
  */
-GdprKey *
-gdpr_key_lookup(Oid relid, bool missing_ok)
+static void
+key_cache_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	KeyCacheEntry *entry;
+
+	hash_seq_init(&status, key_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || entry->relid == relid)
+			entry->valid = false;
+}
+
+/*
+ * build_key
+ *		Read the primary key of relid from the relcache into a GdprKey
+ *		allocated in CacheMemoryContext; NULL when there is none.
+ */
+static GdprKey *
+build_key(Oid relid)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
 	GdprKey    *key;
 	Relation	idx;
+	MemoryContext old;
 
 	if (!OidIsValid(pkoid))
 	{
-		char	   *relname = pstrdup(RelationGetRelationName(rel));
-
 		table_close(rel, AccessShareLock);
-		if (missing_ok)
-			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-				 errmsg("table \"%s\" has no primary key", relname),
-				 errdetail("gdpr identifies a row by its primary key."),
-				 errhint("Add a primary key to the table first.")));
+		return NULL;
 	}
 
+	old = MemoryContextSwitchTo(CacheMemoryContext);
 	key = palloc0(sizeof(GdprKey));
 	key->relid = relid;
 	idx = index_open(pkoid, AccessShareLock);
@@ -94,7 +118,51 @@ gdpr_key_lookup(Oid relid, bool missing_ok)
 							   key->typids[i], key->typmods[i], 0);
 		key->tupdesc = BlessTupleDesc(tupdesc);
 	}
+	MemoryContextSwitchTo(old);
 	return key;
+}
+
+/*
+ * gdpr_key_lookup
+ *		Describe the primary key of a table.
+ *
+ * Returns a cached GdprKey (do not modify or free it; it stays valid for the
+ * current statement), or NULL when the table has no primary key and
+ * missing_ok is true; otherwise a missing key is an error.  For keys of
+ * more than one column a blessed row type of the key columns is built, so
+ * that row literals can be parsed and printed.
+ */
+GdprKey *
+gdpr_key_lookup(Oid relid, bool missing_ok)
+{
+	KeyCacheEntry *entry;
+	bool		found;
+
+	if (key_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(KeyCacheEntry);
+		ctl.hcxt = CacheMemoryContext;
+		key_cache = hash_create("gdpr key cache", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(key_cache_invalidate, (Datum) 0);
+	}
+	entry = hash_search(key_cache, &relid, HASH_ENTER, &found);
+	if (!found || !entry->valid)
+	{
+		entry->valid = false;
+		entry->key = build_key(relid);
+		entry->valid = true;
+	}
+	if (entry->key == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no primary key", get_rel_name(relid)),
+				 errdetail("gdpr identifies a row by its primary key."),
+				 errhint("Add a primary key to the table first.")));
+	return entry->key;
 }
 
 /*
@@ -122,9 +190,9 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
 		HeapTupleData tmptup;
 		bool		nulls[INDEX_MAX_KEYS];
 
-		rec = DirectFunctionCall3(record_in, CStringGetDatum(text),
-								  ObjectIdGetDatum(RECORDOID),
-								  Int32GetDatum(key->tupdesc->tdtypmod));
+		/* record_in/out cache in fn_extra: they need a real FmgrInfo */
+		rec = OidInputFunctionCall(F_RECORD_IN, (char *) text, RECORDOID,
+								   key->tupdesc->tdtypmod);
 		td = DatumGetHeapTupleHeader(rec);
 		tmptup.t_len = HeapTupleHeaderGetDatumLength(td);
 		ItemPointerSetInvalid(&(tmptup.t_self));
@@ -137,7 +205,7 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("key \"%s\" has a null value in column \"%s\"",
 								text, key->attnames[i])));
-		return DatumGetCString(DirectFunctionCall1(record_out, rec));
+		return OidOutputFunctionCall(F_RECORD_OUT, rec);
 	}
 }
 
@@ -187,9 +255,8 @@ gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple)
 	if (key->nkeys == 1)
 		return OidOutputFunctionCall(key->typoutput[0], values[0]);
 
-	return DatumGetCString(DirectFunctionCall1(record_out,
-											   HeapTupleGetDatum(heap_form_tuple(key->tupdesc,
-																				 values, nulls))));
+	return OidOutputFunctionCall(F_RECORD_OUT,
+								 HeapTupleGetDatum(heap_form_tuple(key->tupdesc, values, nulls)));
 }
 
 /*
