@@ -61,7 +61,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -803,44 +802,6 @@ not_registered_error(Oid relid)
 }
 
 /*
- * parse_key
- *		gdpr_key_parse(), but for keys of more than one column the row
- *		literal is read and printed through full fmgr calls.
- *
- * record_in and record_out cache their I/O state in flinfo->fn_extra, and
- * the DirectFunctionCall that keys.c uses for them passes no flinfo (the
- * backend crashes).  Remove this once keys.c calls them with a FmgrInfo.
- * Returns the canonical key text (palloc'd) and fills values.
- */
-static char *
-parse_key(GdprKey *key, const char *text, Datum *values)
-{
-	Datum		rec;
-	HeapTupleHeader td;
-	HeapTupleData tmptup;
-	bool		nulls[INDEX_MAX_KEYS];
-
-	if (key->nkeys == 1)
-		return gdpr_key_parse(key, text, values);
-
-	rec = OidInputFunctionCall(F_RECORD_IN, (char *) text, RECORDOID,
-							   key->tupdesc->tdtypmod);
-	td = DatumGetHeapTupleHeader(rec);
-	tmptup.t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&(tmptup.t_self));
-	tmptup.t_tableOid = InvalidOid;
-	tmptup.t_data = td;
-	heap_deform_tuple(&tmptup, key->tupdesc, values, nulls);
-	for (int i = 0; i < key->nkeys; i++)
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key \"%s\" has a null value in column \"%s\"",
-							text, key->attnames[i])));
-	return OidOutputFunctionCall(F_RECORD_OUT, rec);
-}
-
-/*
  * gdpr_export
  *		SQL: gdpr.export(rel regclass, key text) and gdpr.export(rel regclass,
  *		key anyelement) RETURNS jsonb
@@ -874,20 +835,10 @@ gdpr_export(PG_FUNCTION_ARGS)
 
 	key = gdpr_key_lookup(relid, false);
 	if (argtype == TEXTOID || !OidIsValid(argtype))
-		keytext = parse_key(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
-	else if (key->nkeys == 1)
-		keytext = parse_key(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
-							values);
+		keytext = gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
 	else
-	{
-		/* a row value: its text is the row literal (see parse_key) */
-		Oid			typoutput;
-		bool		isvarlena;
-
-		getTypeOutputInfo(argtype, &typoutput, &isvarlena);
-		keytext = parse_key(key, OidOutputFunctionCall(typoutput, PG_GETARG_DATUM(1)),
-							values);
-	}
+		keytext = gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
+								 values);
 
 	gdpr_spi_connect();
 	state = export_init();
