@@ -216,6 +216,33 @@ SELECT gdpr.export('exp.payment', '(2024-05-02,7)'); -- no such row
 SELECT gdpr.export('exp.person', NULL::text);    -- STRICT: NULL
 
 
+-- a two-column foreign key into the partitioned table, declared on a
+-- plain table (PostgreSQL adds a clone of it for each partition), and a
+-- foreign key declared on a partitioned table (cloned onto its partitions):
+-- every row once; a json column stays nested JSON
+CREATE TABLE exp.refund (
+    id         int PRIMARY KEY,
+    paid_at    date,
+    payment_id int,
+    note       json,
+    FOREIGN KEY (paid_at, payment_id) REFERENCES exp.payment
+);
+CREATE TABLE exp.visit (
+    at        date NOT NULL,
+    person_id int REFERENCES exp.person,
+    PRIMARY KEY (at, person_id)
+) PARTITION BY RANGE (at);
+CREATE TABLE exp.visit_a PARTITION OF exp.visit FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE exp.visit_b PARTITION OF exp.visit FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+INSERT INTO exp.refund VALUES (1, '2024-05-01', 7, '{"why": ["late", 2]}'), (2, '2025-03-01', 9, NULL),
+    (3, NULL, NULL, '"x"');
+INSERT INTO exp.visit VALUES ('2024-02-02', 1), ('2025-02-02', 1), ('2025-02-02', 2);
+SELECT gdpr.register('exp.refund', ARRAY[]::text[]);
+SELECT gdpr.register('exp.visit', ARRAY[]::text[]);
+SELECT e -> 'exp.refund' AS refunds, e -> 'exp.visit' AS visits
+  FROM gdpr.export('exp.person', 1) e;
+SELECT gdpr.export('exp.payment', '(2025-03-01,9)');
+
 -- clean up
 SELECT count(gdpr.unregister(rel)) FROM gdpr.registered_table
  WHERE rel::text LIKE 'exp.%';
