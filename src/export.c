@@ -348,11 +348,11 @@ load_edges(ExportState *state)
 	uint64		n;
 	int			ret;
 
-	ret = SPI_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
-					  "  FROM pg_catalog.pg_constraint c"
-					  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
-					  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
-					  " ORDER BY c.conrelid, c.conname", true, 0);
+	ret = gdpr_search_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
+							  "  FROM pg_catalog.pg_constraint c"
+							  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+							  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
+							  " ORDER BY c.conrelid, c.conname", 0, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading foreign keys failed: %s", SPI_result_code_string(ret));
 	tuptable = SPI_tuptable;
@@ -454,7 +454,7 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 	CHECK_FOR_INTERRUPTS();
 	sql = psprintf("SELECT %s FROM %s WHERE %s", et->selectlist,
 				   gdpr_search_from_clause(et->relid), where);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 0);
+	ret = gdpr_search_execute(sql, nargs, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "export query on %s failed: %s", et->relname,
 			 SPI_result_code_string(ret));
@@ -611,14 +611,12 @@ value_arrays(List *rows, int ncols, const int *idx, Datum *arrays)
 static void
 follow_edge(ExportEdge *edge, List *batch, bool to_child)
 {
-	ExportTable *from = to_child ? edge->parent : edge->child;
 	ExportTable *to = to_child ? edge->child : edge->parent;
 	const int  *from_idx = to_child ? edge->parent_idx : edge->child_idx;
 	const int  *to_idx = to_child ? edge->child_idx : edge->parent_idx;
 	Datum		arrays[INDEX_MAX_KEYS];
 	Oid			types[INDEX_MAX_KEYS];
 
-	(void) from;
 	if (value_arrays(batch, edge->ncols, from_idx, arrays) == 0)
 		return;
 	for (int i = 0; i < edge->ncols; i++)
@@ -722,7 +720,7 @@ table_json(ExportTable *et)
 					 gdpr_search_from_clause(et->relid),
 					 match_clause(et, et->key->nkeys, idx, 1));
 
-	ret = SPI_execute_with_args(sql.data, et->key->nkeys, types, arrays, NULL, true, 1);
+	ret = gdpr_search_execute(sql.data, et->key->nkeys, types, arrays, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "export of %s failed: %s", et->relname, SPI_result_code_string(ret));
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

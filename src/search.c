@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -58,6 +59,19 @@ typedef struct TermCast
 	bool		ok;				/* false: the type cannot read the term */
 	Datum		value;
 } TermCast;
+
+/* a prepared statement kept for the session, keyed by its text and types */
+typedef struct PlanEntry
+{
+	char	   *key;			/* "typoid,typoid,...;SQL", in CacheMemoryContext */
+	SPIPlanPtr	plan;
+} PlanEntry;
+
+/* Local state */
+static HTAB *plan_cache = NULL;
+
+/* at most this many statements are kept; beyond that they run one-shot */
+#define GDPR_PLAN_CACHE_MAX		1024
 
 /* one hit of a search, while collecting */
 typedef struct SearchHit
@@ -129,6 +143,90 @@ gdpr_search_column_readable(Oid relid, AttrNumber attnum)
 	if (pg_class_aclcheck(relid, userid, ACL_SELECT) == ACLCHECK_OK)
 		return true;
 	return pg_attribute_aclcheck(relid, attnum, userid, ACL_SELECT) == ACLCHECK_OK;
+}
+
+/*
+ * plan_key_hash
+ *		HTAB hash function over a pointer to a NUL-terminated string.
+ */
+static uint32
+plan_key_hash(const void *key, Size keysize)
+{
+	const char *k = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) k, strlen(k));
+}
+
+/*
+ * plan_key_match
+ *		HTAB match function over pointers to NUL-terminated strings.
+ */
+static int
+plan_key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * gdpr_search_execute
+ *		Run a read-only statement of search or export with parameters,
+ *		reusing its prepared plan when the same text with the same
+ *		parameter types ran before in this session.
+ *
+ * The statements are generated from the registry, so a session sees few
+ * distinct texts; keeping their plans saves the parse and analysis of
+ * every statement on every call (the plan cache still re-plans custom
+ * plans per value where that pays, and re-checks privileges, row-level
+ * security and invalidations as for any prepared statement).  Runs on the
+ * caller's snapshot (read_only), as the current user.  Returns the SPI
+ * result code; the rows are in SPI_tuptable.  Must be connected to SPI.
+ */
+int
+gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					long tcount)
+{
+	StringInfoData key;
+	PlanEntry  *entry;
+	char	   *keyptr;
+	bool		found;
+	SPIPlanPtr	plan;
+
+	if (plan_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(PlanEntry);
+		ctl.hash = plan_key_hash;
+		ctl.match = plan_key_match;
+		ctl.hcxt = CacheMemoryContext;
+		plan_cache = hash_create("gdpr search plans", 64, &ctl,
+								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+
+	initStringInfo(&key);
+	for (int i = 0; i < nargs; i++)
+		appendStringInfo(&key, "%u,", argtypes[i]);
+	appendStringInfo(&key, ";%s", sql);
+	keyptr = key.data;
+
+	entry = hash_search(plan_cache, &keyptr, HASH_FIND, &found);
+	if (found)
+		return SPI_execute_plan(entry->plan, values, NULL, true, tcount);
+	if (hash_get_num_entries(plan_cache) >= GDPR_PLAN_CACHE_MAX)
+		return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, tcount);
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	/* only a statement that parsed and planned gets an entry */
+	keyptr = MemoryContextStrdup(CacheMemoryContext, key.data);
+	entry = hash_search(plan_cache, &keyptr, HASH_ENTER, &found);
+	entry->key = keyptr;
+	entry->plan = plan;
+	return SPI_execute_plan(plan, values, NULL, true, tcount);
 }
 
 /*
@@ -387,8 +485,8 @@ run_search(GdprSearchTable *st)
 					 gdpr_search_from_clause(st->relid), st->where,
 					 gdpr_key_order_by(st->key, "t"));
 
-	ret = SPI_execute_with_args(sql.data, st->nparams, st->paramtypes,
-								st->paramvalues, NULL, true, 0);
+	ret = gdpr_search_execute(sql.data, st->nparams, st->paramtypes,
+							  st->paramvalues, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "search of %s failed: %s", st->relname, SPI_result_code_string(ret));
 
