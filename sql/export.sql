@@ -230,13 +230,15 @@ CREATE TABLE exp.refund (
 CREATE TABLE exp.visit (
     at        date NOT NULL,
     person_id int REFERENCES exp.person,
+    s         text,                             -- named like the aliases
+    t         int,                              -- of the generated SQL
     PRIMARY KEY (at, person_id)
 ) PARTITION BY RANGE (at);
 CREATE TABLE exp.visit_a PARTITION OF exp.visit FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE exp.visit_b PARTITION OF exp.visit FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 INSERT INTO exp.refund VALUES (1, '2024-05-01', 7, '{"why": ["late", 2]}'), (2, '2025-03-01', 9, NULL),
     (3, NULL, NULL, '"x"');
-INSERT INTO exp.visit VALUES ('2024-02-02', 1), ('2025-02-02', 1), ('2025-02-02', 2);
+INSERT INTO exp.visit VALUES ('2024-02-02', 1, 'x', 1), ('2025-02-02', 1, NULL, NULL), ('2025-02-02', 2, 'y', 2);
 SELECT gdpr.register('exp.refund', ARRAY[]::text[]);
 SELECT gdpr.register('exp.visit', ARRAY[]::text[]);
 SELECT e -> 'exp.refund' AS refunds, e -> 'exp.visit' AS visits

@@ -688,7 +688,7 @@ table_json(ExportTable *et)
 	int			ret;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s) ORDER BY ");
+	appendStringInfoString(&sql, "SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s.*) ORDER BY ");
 	appendStringInfoString(&sql, gdpr_key_order_by(et->key, "s"));
 	appendStringInfoString(&sql, ") FROM (SELECT ");
 
