@@ -98,6 +98,7 @@ typedef struct ExportTable
 	List	   *child_edges;	/* ExportEdge *, this table the referenced one */
 	List	   *follow_edges;	/* ExportEdge *, this table the referencing one */
 	List	   *follow_names;	/* char *, constraints with a 'follow' rule */
+	bool		follow_loaded;	/* follow_names has been read */
 	HTAB	   *rows;			/* keytext -> ExportRow * */
 	List	   *rowlist;		/* ExportRow *, in the order reached */
 	List	   *new_full;		/* rows reached as children, not yet expanded */
@@ -231,7 +232,6 @@ make_table(Oid relid)
 		et->needtypes[i] = key->typids[i];
 	}
 	et->nneed = key->nkeys;
-	et->follow_names = gdpr_catalog_constraint_rules(relid, "follow");
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(RowEntry);
@@ -337,9 +337,8 @@ add_edge(ExportState *state, Oid conrelid, Oid confrelid, int ncols,
  * a partition inherited from its parent (conparentid set) are skipped: the
  * parent's own constraint stands for them.  A constraint is followed when
  * the registered table holding its referencing rows has a 'follow' rule of
- * that name.  Must be connected to SPI.  add_edge() may read the catalog
- * through SPI of its own, which resets SPI_tuptable: the result is kept in
- * a local variable.
+ * that name.  Must be connected to SPI.  Reading the rules runs SPI of its
+ * own, which resets SPI_tuptable: the result is kept in a local variable.
  */
 static void
 load_edges(ExportState *state)
@@ -377,6 +376,12 @@ load_edges(ExportState *state)
 			continue;
 		if (ncols != ArrayGetNItems(ARR_NDIM(confkey), ARR_DIMS(confkey)))
 			continue;
+		/* read lazily: most tables reference no other registered table */
+		if (!child->follow_loaded)
+		{
+			child->follow_names = gdpr_catalog_constraint_rules(child->relid, "follow");
+			child->follow_loaded = true;
+		}
 		foreach(lc, child->follow_names)
 			if (strcmp((char *) lfirst(lc), conname) == 0)
 				follow = true;
