@@ -203,6 +203,8 @@ SELECT gdpr.export('exp.person', 1);
 RESET ROLE;
 
 -- errors
+SELECT gdpr.export(0::regclass, 1);              -- no such table
+\echo :LAST_ERROR_SQLSTATE
 SELECT gdpr.export('exp.audit', 1);              -- not registered
 \echo :LAST_ERROR_SQLSTATE
 SELECT gdpr.export('exp.person', 42);            -- no such row
