@@ -75,6 +75,16 @@ INSERT INTO srch.ticket VALUES (5, 'bobby'), (150, 'BOBBY'), (160, 'other');
 SELECT gdpr.register('srch.ticket', ARRAY[]::text[], search_fields => ARRAY['email']);
 SELECT * FROM gdpr.search('Bobby');
 SELECT gdpr.unregister('srch.ticket');
+-- keys print the same whatever the session's DateStyle and TimeZone
+CREATE TABLE srch.event (day date, at timestamptz, email text, PRIMARY KEY (day, at));
+INSERT INTO srch.event VALUES ('2024-05-01', '2024-05-01 10:00+02', 'bobby');
+SELECT gdpr.register('srch.event', ARRAY[]::text[], search_fields => ARRAY['email']);
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'America/New_York';
+SELECT * FROM gdpr.search('bobby') WHERE rel = 'srch.event'::regclass;
+RESET DateStyle;
+RESET TimeZone;
+SELECT gdpr.unregister('srch.event');
 -- nothing: no match, empty term, NULL term, whitespace is not trimmed
 SELECT * FROM gdpr.search('nobody@example.com');
 SELECT * FROM gdpr.search('');

@@ -476,6 +476,7 @@ run_search(GdprSearchTable *st)
 	StringInfoData sql;
 	List	   *hits = NIL;
 	int			ret;
+	int			level;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", gdpr_key_text_expr(st->key, "t"));
@@ -485,8 +486,11 @@ run_search(GdprSearchTable *st)
 					 gdpr_search_from_clause(st->relid), st->where,
 					 gdpr_key_order_by(st->key, "t"));
 
+	/* keys print the same in every session (see gdpr_key_pin_format) */
+	level = gdpr_key_pin_format(st->key);
 	ret = gdpr_search_execute(sql.data, st->nparams, st->paramtypes,
 							  st->paramvalues, 0);
+	gdpr_key_unpin_format(level);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "search of %s failed: %s", st->relname, SPI_result_code_string(ret));
 
