@@ -72,12 +72,10 @@
 PG_FUNCTION_INFO_V1(gdpr_export);
 PG_FUNCTION_INFO_V1(gdpr_export_search);
 
-struct ExportEdge;
-
 /* one row reached by the export */
 typedef struct ExportRow
 {
-	char	   *keytext;		/* canonical key text: the hash key */
+	char	   *keytext;		/* key text (gdpr_key_text_expr): hash key */
 	bool		full;			/* reached as a child (or start): expanded;
 								 * otherwise reached by following: a leaf */
 	char	  **vals;			/* text of the table's needed columns */
