@@ -21,9 +21,12 @@ CREATE TABLE gdpr.registered_table (
     declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
     registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
--- Rows made by SECURITY LABEL / COMMENT declarations come back with the
--- labels and comments that pg_dump restores; dumping them too would collide.
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', 'WHERE NOT declared');
+-- Rows made by SECURITY LABEL / COMMENT declarations are dumped too: a dump
+-- restores this data before it adds the tables' primary keys, and the
+-- declarations (which wait for the primary key) then apply idempotently on
+-- top.  Leaving them out broke restores where declared and function-made
+-- rows mix (a registered_field row whose table row was not dumped).
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', '');
 
 -- one row per declared column (PII and/or search field)
 CREATE TABLE gdpr.registered_field (
@@ -38,7 +41,7 @@ CREATE TABLE gdpr.registered_field (
     PRIMARY KEY (rel, column_name),
     CHECK ((pii AND method IS NOT NULL) OR (NOT pii AND method IS NULL AND argument IS NULL))
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', 'WHERE NOT declared');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', '');
 
 -- rules attached to foreign keys: ON DELETE ANONYMISE and export_follow
 CREATE TABLE gdpr.constraint_rule (
@@ -48,7 +51,7 @@ CREATE TABLE gdpr.constraint_rule (
     declared        boolean     NOT NULL DEFAULT false, -- by a comment
     PRIMARY KEY (rel, constraint_name, rule)
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', 'WHERE NOT declared');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', '');
 
 -- one row per anonymised row
 CREATE TABLE gdpr.marker (

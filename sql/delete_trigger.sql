@@ -88,3 +88,13 @@ SELECT gdpr.anonymise('d_gone', 1);
 DROP TABLE d_gone;
 SELECT count(*) FROM gdpr.registered_table t WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.rel);
 SELECT count(*) FROM gdpr.marker m WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = m.rel);
+
+-- a partition of a registered table can be registered on its own too, and
+-- unregistered again without taking the parent's capture away
+CREATE TABLE d_part (day date, id int, x text, PRIMARY KEY (day, id)) PARTITION BY RANGE (day);
+CREATE TABLE d_part_2024 PARTITION OF d_part FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+SELECT gdpr.register('d_part', ARRAY['x']);
+SELECT gdpr.register('d_part_2024', ARRAY['x']);
+SELECT gdpr.unregister('d_part_2024');
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgname LIKE 'gdpr%' AND tgrelid IN ('d_part'::regclass, 'd_part_2024'::regclass) ORDER BY 1, 2;

@@ -679,6 +679,22 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * has_pii
+ *		Whether a registered table has any PII column (a scrub has nothing
+ *		to do, and marks nothing, in a table that has none).
+ */
+static bool
+has_pii(GdprTable *table)
+{
+	ListCell   *lc;
+
+	foreach(lc, table->fields)
+		if (((GdprField *) lfirst(lc))->pii)
+			return true;
+	return false;
+}
+
+/*
  * count_rows
  *		Number of rows of relid (as the current user).  The caller is
  *		connected to SPI.
@@ -798,7 +814,7 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
 			continue;
 		gdpr_check_table(relid, true);
 		rows = count_rows(relid);
-		if (table->can_anonymise)
+		if (table->can_anonymise && has_pii(table))
 			changed = anonymise_table(relid, table);
 		ereport(NOTICE,
 				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
@@ -980,7 +996,7 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 		if (table == NULL)
 			continue;
 		gdpr_check_table(relid, true);
-		if (table->can_anonymise)
+		if (table->can_anonymise && has_pii(table))
 			changed = scrub_in_batches(relid, Max(gdpr_anonymise_batch_size, 1));
 		ereport(NOTICE,
 				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",

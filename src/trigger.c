@@ -167,20 +167,24 @@ leaf_tables(Oid relid)
 /*
  * gdpr_trigger_attach
  *		Put the delete- and truncate-capture triggers on a newly registered
- *		table (replacing any left over, e.g. by a restore).
+ *		table, unless it has them already (left by a restore, or cloned from
+ *		a registered parent).
  */
 void
 gdpr_trigger_attach(Oid relid)
 {
 	ListCell   *lc;
 
-	run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s AFTER DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
-					 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
+	/* a partition of a registered table has a clone of the row trigger */
+	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
+						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
+						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
 	foreach(lc, leaf_tables(relid))
-		run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE TRUNCATE ON %s "
-						 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
-						 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
 }
 
 /*
@@ -215,6 +219,12 @@ void
 gdpr_trigger_detach(Oid relid)
 {
 	ListCell   *lc;
+
+	/* a partition whose parent stays registered keeps the parent's capture */
+	if (get_rel_relispartition(relid))
+		foreach(lc, get_partition_ancestors(relid))
+			if (gdpr_catalog_get_table(lfirst_oid(lc)) != NULL)
+				return;
 
 	drop_trigger(relid, GDPR_DELETE_TRIGGER);
 	foreach(lc, leaf_tables(relid))
