@@ -151,7 +151,6 @@ SELECT count(gdpr.unregister(rel)) FROM gdpr.registered_table
  WHERE rel::text LIKE 'srch.%';
 SET client_min_messages = warning;
 DROP SCHEMA srch CASCADE;
-DROP EXTENSION citext;
 RESET client_min_messages;
 REVOKE ALL ON FUNCTION gdpr.search(text) FROM regress_search_reader;
 DROP ROLE regress_search_reader;
