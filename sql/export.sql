@@ -108,6 +108,11 @@ SELECT gdpr.export('exp.person', '1') -> 'exp.address' AS alice_address,
 SELECT jsonb_object_keys(gdpr.export('exp.address', 2)) ORDER BY 1;
 SELECT gdpr.drop_export_follow('exp.person', 'person_address_id_fkey');
 SELECT gdpr.export('exp.person', '3') ? 'exp.address' AS address_after_drop;
+-- the same rule declared on the constraint, then taken away again
+COMMENT ON CONSTRAINT person_address_id_fkey ON exp.person IS 'gdpr: {"export": "follow"}';
+SELECT gdpr.export('exp.person', '3') -> 'exp.address' AS declared_follow;
+COMMENT ON CONSTRAINT person_address_id_fkey ON exp.person IS NULL;
+SELECT gdpr.export('exp.person', '3') ? 'exp.address' AS after_comment_removed;
 
 -- cycles end: a self-referencing cycle and two tables referencing each other
 CREATE TABLE exp.node (id int PRIMARY KEY, parent_id int REFERENCES exp.node, other_id int);
