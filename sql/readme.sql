@@ -226,6 +226,59 @@ SELECT column_name, pii FROM gdpr.registered_columns
  WHERE rel = 'public.person'::regclass AND column_name = 'phone';
 
 ------------------------------------------------------------------------------
+-- Concepts: the triggers the README names, TRUNCATE, partitions, markers
+------------------------------------------------------------------------------
+-- the registered tables carry gdpr_log_delete (AFTER DELETE, row) and
+-- gdpr_log_truncate (BEFORE TRUNCATE, statement); the parent of an ON DELETE
+-- ANONYMISE rule carries gdpr_on_delete_anonymise (BEFORE DELETE, row)
+SELECT tgrelid::regclass AS rel, tgname,
+       CASE WHEN tgtype & 2 <> 0 THEN 'BEFORE' ELSE 'AFTER' END AS timing,
+       CASE WHEN tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS level,
+       CASE WHEN tgtype & 8 <> 0 THEN 'DELETE' WHEN tgtype & 32 <> 0 THEN 'TRUNCATE' END AS event
+  FROM pg_trigger
+ WHERE tgrelid IN ('person'::regclass, 'comment'::regclass, 'address'::regclass)
+   AND NOT tgisinternal
+ ORDER BY tgrelid::regclass::text, tgname;
+
+-- TRUNCATE of a registered table is logged: one delete event per row
+TRUNCATE gdpr.queue;
+TRUNCATE comment;
+SELECT kind, table_name, key FROM gdpr.queue ORDER BY key::integer;
+
+-- a partition created after registration gets the TRUNCATE trigger too
+CREATE TABLE visit (id integer, day date, ip inet, PRIMARY KEY (id, day))
+    PARTITION BY RANGE (day);
+CREATE TABLE visit_2025 PARTITION OF visit
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT gdpr.register('visit', ARRAY['ip']);
+CREATE TABLE visit_2026 PARTITION OF visit
+    FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE visit_2027 (LIKE visit);
+ALTER TABLE visit ATTACH PARTITION visit_2027
+    FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+SELECT tgrelid::regclass AS rel, tgname FROM pg_trigger
+ WHERE tgrelid IN ('visit_2025'::regclass, 'visit_2026'::regclass, 'visit_2027'::regclass)
+   AND tgname LIKE 'gdpr%'
+ ORDER BY tgrelid::regclass::text, tgname;
+INSERT INTO visit VALUES (1, '2026-03-01', '192.0.2.1'), (2, '2027-03-01', '192.0.2.2');
+TRUNCATE gdpr.queue;
+TRUNCATE visit_2026;
+DELETE FROM visit WHERE id = 2;
+SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+DROP TABLE visit;
+
+-- markers are kept by key: a new row that takes the key of an anonymised,
+-- deleted row counts as anonymised until forced
+INSERT INTO person VALUES (45, 'Erin', 'erin@example.com', NULL, NULL, NULL);
+SELECT gdpr.anonymise('person', 45);
+DELETE FROM person WHERE id = 45;
+INSERT INTO person VALUES (45, 'Frank', 'frank@example.com', NULL, NULL, NULL);
+SELECT gdpr.is_anonymised('person', 45);
+SELECT gdpr.anonymise('person', 45);
+SELECT gdpr.anonymise('person', 45, force => true);
+SELECT name, email FROM person WHERE id = 45;
+
+------------------------------------------------------------------------------
 -- Security model: the grants of the README give an administrator role what
 -- it needs, and nothing is executable by PUBLIC
 ------------------------------------------------------------------------------
