@@ -233,7 +233,9 @@ gdpr_shipper_exec(PGconn *conn, const char *sql, int nparams,
 {
 	PGresult   *res;
 
-	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+	/* without parameters, the simple protocol: it allows several commands */
+	if (!(nparams == 0 ? PQsendQuery(conn, sql) :
+		  PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0)))
 		report_remote_error(conn, NULL, what);
 
 	for (;;)

@@ -29,7 +29,11 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
@@ -43,6 +47,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
@@ -108,20 +113,61 @@ gdpr_worker_register(void)
 }
 
 /*
+ * existing_databases
+ *		The names of every database that accepts connections, as a List of
+ *		char * in the caller's memory context.
+ *
+ * Scans pg_database in a transaction of its own, the way the logical
+ * replication launcher reads pg_subscription: a process connected to no
+ * database can read shared catalogs only by a heap scan.
+ */
+static List *
+existing_databases(void)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext old;
+
+		if (!db->datallowconn)
+			continue;
+		old = MemoryContextSwitchTo(outer);
+		result = lappend(result, pstrdup(NameStr(db->datname)));
+		MemoryContextSwitchTo(old);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(outer);
+	return result;
+}
+
+/*
  * wanted_databases
  *		The names in gdpr.databases that exist, as a List of char *.
  *
- * A name that does not exist is skipped with a WARNING once per reload (the
- * caller decides when to call).  Runs its own transaction to read
- * pg_database; the result is allocated in TopMemoryContext's child the
- * caller gives as current context.
+ * With warn_missing, a listed name that does not exist (or does not accept
+ * connections) is reported with a WARNING; the launcher asks for that after
+ * a reload only, not on every look.  Allocates in the caller's context.
  */
 static List *
 wanted_databases(bool warn_missing)
 {
-	MemoryContext outer = CurrentMemoryContext;
 	char	   *raw = pstrdup(gdpr_databases ? gdpr_databases : "");
 	List	   *names = NIL;
+	List	   *existing;
 	List	   *result = NIL;
 	ListCell   *lc;
 
@@ -133,25 +179,25 @@ wanted_databases(bool warn_missing)
 		return NIL;
 	}
 
-	StartTransactionCommand();
+	existing = existing_databases();
 	foreach(lc, names)
 	{
 		char	   *name = (char *) lfirst(lc);
+		bool		found = false;
+		ListCell   *lc2;
 
-		if (OidIsValid(get_database_oid(name, true)))
+		foreach(lc2, existing)
 		{
-			MemoryContext old = MemoryContextSwitchTo(outer);
-
-			result = lappend(result, pstrdup(name));
-			MemoryContextSwitchTo(old);
+			if (strcmp((char *) lfirst(lc2), name) == 0)
+				found = true;
 		}
+		if (found)
+			result = lappend(result, name);
 		else if (warn_missing)
 			ereport(WARNING,
 					errcode(ERRCODE_UNDEFINED_DATABASE),
 					errmsg("database \"%s\" listed in \"gdpr.databases\" does not exist", name));
 	}
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(outer);
 	return result;
 }
 
@@ -489,16 +535,18 @@ ship_round(MemoryContext cxt)
 			}
 		}
 
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-
-		shipped = batch.shipped;
+		/* inside the transaction: the warning looks up the source name */
 		if (batch.unreplayed && !unreplayed_warned)
 		{
 			gdpr_shipper_warn_unreplayed();
 			unreplayed_warned = true;
 		}
+
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		shipped = batch.shipped;
 	}
 	PG_CATCH();
 	{
