@@ -71,6 +71,7 @@ extern bool gdpr_replaying;
 
 extern Oid	gdpr_extension_owner(void);
 extern Oid	gdpr_schema_oid(void);
+extern Oid	gdpr_table_owner(Oid relid);
 extern void gdpr_become(Oid userid, GdprIdentity *saved);
 extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);
@@ -130,6 +131,7 @@ typedef struct GdprTable
 	List	   *export_exclude; /* char * */
 } GdprTable;
 
+extern void gdpr_catalog_init(void);
 extern GdprTable *gdpr_catalog_get_table(Oid relid);
 extern List *gdpr_catalog_registered_tables(void);
 extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
@@ -179,6 +181,9 @@ extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnul
  * anonymise.c
  * ------------------------------------------------------------------------
  */
+extern char *gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
+									  const char *from, const char *where,
+									  bool skip_marked, GdprParams *params);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
 extern void gdpr_anonymise_invalidate(Oid relid);
