@@ -41,6 +41,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "gdpr.h"
@@ -109,20 +110,27 @@ ignore_notice(void *arg, const PGresult *res)
 PGconn *
 gdpr_shipper_connect(char **errmsg)
 {
-	const char *keywords[4];
-	const char *values[4];
+	const char *keywords[5];
+	const char *values[5];
 	PGconn	   *conn;
 	PGresult   *res;
 
-	/* later keywords win: the conninfo may set an application_name */
+	/*
+	 * Later keywords win: the conninfo (expanded from dbname) may set its own
+	 * application_name and connect_timeout, never the encoding.  Without a
+	 * timeout a log server that accepts but never answers would keep the
+	 * caller waiting (interruptibly) for ever.
+	 */
 	keywords[0] = "fallback_application_name";
 	values[0] = "gdpr";
-	keywords[1] = "dbname";
-	values[1] = gdpr_log_conninfo;
-	keywords[2] = "client_encoding";
-	values[2] = GetDatabaseEncodingName();
-	keywords[3] = NULL;
-	values[3] = NULL;
+	keywords[1] = "connect_timeout";
+	values[1] = "10";
+	keywords[2] = "dbname";
+	values[2] = gdpr_log_conninfo;
+	keywords[3] = "client_encoding";
+	values[3] = GetDatabaseEncodingName();
+	keywords[4] = NULL;
+	values[4] = NULL;
 
 	conn = libpqsrv_connect_params(keywords, values, true, PG_WAIT_EXTENSION);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
@@ -664,15 +672,26 @@ gdpr_ship_log(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		GdprShipBatch batch;
+		MemoryContext batchcxt;
+		MemoryContext old;
+
+		/* the text arrays of a batch are big: free them batch by batch */
+		batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr ship batch",
+										 ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(batchcxt);
 
 		gdpr_shipper_ensure_log_table(conn);
 		do
 		{
 			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(batchcxt);
 			batch = gdpr_shipper_ship_batch(conn, &mark);
 			total += batch.shipped;
 			unreplayed |= batch.unreplayed;
 		} while (batch.shipped >= gdpr_ship_batch_size);
+
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(batchcxt);
 	}
 	PG_FINALLY();
 	{
