@@ -6,8 +6,12 @@
  * The launcher ("gdpr launcher") is a static background worker, registered
  * when the library is preloaded.  It is connected to no database; it reads
  * gdpr.databases, starts one dynamic worker ("gdpr log shipper") for every
- * listed database that exists, starts again any that stopped, and stops
- * those whose database left the list when the configuration is reloaded.
+ * listed database that exists, starts again any that stopped (at most once
+ * every GDPR_RESTART_TIME seconds), and stops those whose database left the
+ * list when the configuration is reloaded.  Shippers are never restarted by
+ * the postmaster itself: only a launcher knows them, so a launcher that
+ * starts again (after pg_terminate_backend, say) first stops the shippers of
+ * its predecessor instead of leaving them running unsupervised.
  *
  * A shipper connects to its database.  While gdpr.log_conninfo is empty or
  * the extension is not installed there, it only waits.  Otherwise it ships
@@ -43,12 +47,15 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include <signal.h>
 #include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
@@ -75,12 +82,14 @@ PGDLLEXPORT void gdpr_worker_main(Datum main_arg);
 typedef struct ShipperSlot
 {
 	char		dbname[NAMEDATALEN];
-	BackgroundWorkerHandle *handle;
+	BackgroundWorkerHandle *handle; /* NULL: not running */
+	TimestampTz started_at;		/* last attempt to start it */
 } ShipperSlot;
 
 /* Local state (launcher) */
 static List *shippers = NIL;	/* ShipperSlot *, in TopMemoryContext */
 static bool launch_warned = false;
+static long launcher_timeout = GDPR_LAUNCHER_NAPTIME;	/* next wait, ms */
 
 /* Local state (shipper) */
 static PGconn *log_conn = NULL;
@@ -219,7 +228,8 @@ start_shipper(const char *dbname)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = GDPR_RESTART_TIME;
+	/* the launcher restarts it: see the file header */
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "gdpr");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "gdpr_worker_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, GDPR_SHIPPER_TYPE " for database %s", dbname);
@@ -294,7 +304,24 @@ sync_shippers(bool warn_missing)
 			}
 		}
 		if (slot->handle == NULL)
-			slot->handle = start_shipper(slot->dbname);
+		{
+			TimestampTz due = TimestampTzPlusMilliseconds(slot->started_at,
+														  GDPR_RESTART_TIME * 1000);
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (now >= due)
+			{
+				slot->started_at = now;
+				slot->handle = start_shipper(slot->dbname);
+			}
+			else
+			{
+				/* a shipper that keeps failing is restarted at this pace */
+				long		wait = TimestampDifferenceMilliseconds(now, due);
+
+				launcher_timeout = Min(launcher_timeout, Max(wait, 1));
+			}
+		}
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		keep = lappend(keep, slot);
 		MemoryContextSwitchTo(old);
@@ -316,6 +343,7 @@ sync_shippers(bool warn_missing)
 			ShipperSlot *slot = MemoryContextAllocZero(TopMemoryContext, sizeof(ShipperSlot));
 
 			strlcpy(slot->dbname, name, NAMEDATALEN);
+			slot->started_at = GetCurrentTimestamp();
 			slot->handle = start_shipper(name);
 			old = MemoryContextSwitchTo(TopMemoryContext);
 			keep = lappend(keep, slot);
@@ -325,6 +353,41 @@ sync_shippers(bool warn_missing)
 
 	list_free(shippers);
 	shippers = keep;
+}
+
+/*
+ * stop_orphaned_shippers
+ *		Terminate the shippers a previous launcher left behind.
+ *
+ * A launcher that was terminated and started again has lost the handles of
+ * the shippers it started; they would run on unsupervised (and twice, next
+ * to the new ones).  They are never restarted by the postmaster, so a
+ * SIGTERM ends them for good.
+ */
+static void
+stop_orphaned_shippers(void)
+{
+	int			n;
+
+	StartTransactionCommand();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		const char *type;
+
+		if (local == NULL || local->backendStatus.st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(local->backendStatus.st_procpid);
+		if (type != NULL && strcmp(type, GDPR_SHIPPER_TYPE) == 0)
+		{
+			ereport(LOG,
+					errmsg("stopping the gdpr log shipper with PID %d started by a previous launcher",
+						   (int) local->backendStatus.st_procpid));
+			(void) kill(local->backendStatus.st_procpid, SIGTERM);
+		}
+	}
+	CommitTransactionCommand();
 }
 
 /*
@@ -351,15 +414,19 @@ gdpr_launcher_main(Datum main_arg)
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loopcxt);
 
+	stop_orphaned_shippers();
 	sync_shippers(true);
 
 	for (;;)
 	{
 		bool		reloaded = false;
+		long		timeout = launcher_timeout;
 
+		/* woken early by SIGHUP, and when a shipper starts or stops */
+		launcher_timeout = GDPR_LAUNCHER_NAPTIME;
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 GDPR_LAUNCHER_NAPTIME, PG_WAIT_EXTENSION);
+						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 

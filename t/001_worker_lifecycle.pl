@@ -123,6 +123,31 @@ ok( $node->poll_query_until(
 		'20'),
 	'the restarted shipper ships');
 
+# terminate the launcher: it comes back, stops the shipper it can no longer
+# supervise and starts its own, so that each database keeps one shipper
+my $lpid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'gdpr launcher'");
+$pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'gdpr log shipper'"
+);
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($lpid)");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'gdpr launcher'"
+		  . " AND pid <> $lpid",
+		'1'),
+	'a terminated launcher is started again');
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) = 1 AND bool_and(pid <> $pid) FROM pg_stat_activity"
+		  . " WHERE backend_type = 'gdpr log shipper' AND datname = 'app'"),
+	'the new launcher replaces the old shipper: one shipper per database');
+$node->safe_psql('app', 'DELETE FROM person WHERE id BETWEEN 36 AND 40');
+ok( $node->poll_query_until(
+		'logdb', "SELECT count(*) FROM gdpr_log.event WHERE source = 'app'",
+		'25'),
+	'the new shipper ships');
+
 # reload with another log database: new events go there
 $connstr = conninfo('logdb2');
 $node->append_conf('postgresql.conf', "gdpr.log_conninfo = '$connstr'");
@@ -138,7 +163,7 @@ ok( $node->poll_query_until(
 		'5'),
 	'after a reload the events go to the new log database');
 is($node->safe_psql('logdb', 'SELECT count(*) FROM gdpr_log.event'),
-	'20', 'the old log database got nothing more');
+	'25', 'the old log database got nothing more');
 
 # the shipper holds no session on the log server once the queue is empty
 ok( $node->poll_query_until(
