@@ -139,7 +139,7 @@ load_table(Oid relid, MemoryContext cxt)
 	gdpr_spi_connect();
 	if (catalog_spi("SELECT can_anonymise, export_fields, export_exclude "
 					"FROM gdpr.registered_table WHERE rel = $1",
-					1, types, values, NULL, true) == 1)
+					1, types, values, NULL, false) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -161,7 +161,7 @@ load_table(Oid relid, MemoryContext cxt)
 						"JOIN pg_catalog.pg_attribute a ON a.attrelid = f.rel "
 						"AND a.attname = f.column_name AND NOT a.attisdropped "
 						"WHERE f.rel = $1 ORDER BY a.attnum",
-						1, types, values, NULL, true);
+						1, types, values, NULL, false);
 		for (uint64 i = 0; i < n; i++)
 		{
 			GdprField  *field = MemoryContextAllocZero(cxt, sizeof(GdprField));
@@ -239,7 +239,7 @@ gdpr_catalog_registered_tables(void)
 					"JOIN pg_catalog.pg_class c ON c.oid = t.rel "
 					"JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace "
 					"ORDER BY s.nspname, c.relname",
-					0, NULL, NULL, NULL, true);
+					0, NULL, NULL, NULL, false);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -650,7 +650,7 @@ gdpr_catalog_constraint_rules(Oid relid, const char *rule)
 	gdpr_spi_connect();
 	n = catalog_spi("SELECT constraint_name::pg_catalog.text FROM gdpr.constraint_rule "
 					"WHERE rel = $1 AND rule = $2 ORDER BY constraint_name",
-					2, types, values, NULL, true);
+					2, types, values, NULL, false);
 	for (uint64 i = 0; i < n; i++)
 	{
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);

@@ -28,7 +28,7 @@
 /* Local state: plans prepared once per backend */
 static SPIPlanPtr queue_one_plan = NULL;
 static SPIPlanPtr queue_many_plan = NULL;
-static SPIPlanPtr mark_plan = NULL;
+static SPIPlanPtr mark_plan[2] = {NULL, NULL};	/* [force] */
 
 /*
  * prepare_kept
@@ -137,31 +137,44 @@ gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
  *		Record the rows named by the text[] keys as anonymised, and queue an
  *		'anonymise' event for each when queue_event and gdpr.log_anonymise
  *		are on (and no replay is running).
+ *
+ * The marker is the arbiter between concurrent anonymisations of one row
+ * (an explicit one racing an ON DELETE ANONYMISE rule, say): without force
+ * only the keys whose marker this call inserted get an event, so a row is
+ * logged as anonymised once.  With force every key gets one.
  */
 void
-gdpr_events_mark(Oid relid, Datum keys, bool queue_event)
+gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 {
 	Datum		values[4];
+	int			f = force ? 1 : 0;
 
 	gdpr_spi_connect();
-	if (mark_plan == NULL)
+	if (mark_plan[f] == NULL)
 	{
 		Oid			types[4] = {REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID};
 
-		mark_plan = prepare_kept("WITH m AS ("
-								 " INSERT INTO gdpr.marker AS m (rel, key)"
-								 " SELECT $1, k FROM pg_catalog.unnest($2) AS k"
-								 " ON CONFLICT (rel, key) DO UPDATE"
-								 " SET anonymised_at = pg_catalog.now())"
-								 "INSERT INTO gdpr.queue (kind, table_name, key)"
-								 " SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
-								 " WHERE $4",
-								 4, types);
+		mark_plan[f] = prepare_kept(force ?
+									"WITH m AS ("
+									" INSERT INTO gdpr.marker AS m (rel, key)"
+									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+									" ON CONFLICT (rel, key) DO UPDATE"
+									" SET anonymised_at = pg_catalog.now())"
+									"INSERT INTO gdpr.queue (kind, table_name, key)"
+									" SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
+									" WHERE $4" :
+									"WITH m AS ("
+									" INSERT INTO gdpr.marker AS m (rel, key)"
+									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+									" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key)"
+									"INSERT INTO gdpr.queue (kind, table_name, key)"
+									" SELECT 'anonymise', $3, m.key FROM m WHERE $4",
+									4, types);
 	}
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = keys;
 	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying);
-	run_as_owner(mark_plan, values, NULL);
+	run_as_owner(mark_plan[f], values, NULL);
 	gdpr_spi_finish();
 }

@@ -73,6 +73,7 @@ extern Oid	gdpr_extension_owner(void);
 extern Oid	gdpr_schema_oid(void);
 extern Oid	gdpr_table_owner(Oid relid);
 extern void gdpr_become(Oid userid, GdprIdentity *saved);
+extern void gdpr_become_owner(Oid relid, GdprIdentity *saved);
 extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
@@ -107,6 +108,7 @@ extern char *gdpr_key_text_expr(GdprKey *key, const char *alias);
 extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam);
 extern char *gdpr_key_order_by(GdprKey *key, const char *alias);
 extern bool gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum);
+extern char *gdpr_key_eq_operator(Oid typid);
 
 /* ------------------------------------------------------------------------
  * catalog.c: the registry
@@ -194,7 +196,7 @@ extern void gdpr_anonymise_invalidate(Oid relid);
  */
 extern void gdpr_events_queue(const char *kind, Oid relid, const char *key);
 extern void gdpr_events_queue_many(const char *kind, Oid relid, Datum keys);
-extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event);
+extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 
 /* ------------------------------------------------------------------------
  * trigger.c

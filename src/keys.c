@@ -312,12 +312,12 @@ gdpr_key_text_expr(GdprKey *key, const char *alias)
 }
 
 /*
- * equality_operator
+ * gdpr_key_eq_operator
  *		"OPERATOR(schema.=)" for the default equality operator of a type, so
  *		that generated SQL never depends on search_path.
  */
-static char *
-equality_operator(Oid typid)
+char *
+gdpr_key_eq_operator(Oid typid)
 {
 	TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
 	HeapTuple	tup;
@@ -350,7 +350,7 @@ gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam)
 	for (int i = 0; i < key->nkeys; i++)
 		appendStringInfo(&buf, "%s%s.%s %s $%d", i > 0 ? " AND " : "",
 						 quote_identifier(alias), quote_identifier(key->attnames[i]),
-						 equality_operator(key->typids[i]), firstparam + i);
+						 gdpr_key_eq_operator(key->typids[i]), firstparam + i);
 	return buf.data;
 }
 

@@ -131,6 +131,19 @@ run_ddl(const char *sql)
 }
 
 /*
+ * drop_trigger
+ *		Drop trigger name of relid if it exists (quietly: a partition
+ *		created after registration has no truncate trigger).
+ */
+static void
+drop_trigger(Oid relid, const char *name)
+{
+	if (OidIsValid(get_trigger_oid(relid, name, true)))
+		run_ddl(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
+						 gdpr_relation_name(relid)));
+}
+
+/*
  * leaf_tables
  *		relid itself for an ordinary table; every leaf partition of a
  *		partitioned one.
@@ -177,11 +190,9 @@ gdpr_trigger_detach(Oid relid)
 {
 	ListCell   *lc;
 
-	run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-					 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
+	drop_trigger(relid, GDPR_DELETE_TRIGGER);
 	foreach(lc, leaf_tables(relid))
-		run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-						 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+		drop_trigger(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER);
 }
 
 /*
@@ -326,7 +337,7 @@ load_rules(Oid relid)
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
 							  "ORDER BY r.rel, r.constraint_name",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	gdpr_unbecome(&saved);
 	nrules = SPI_processed;
@@ -472,7 +483,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered) && !gdpr_replaying)
 	{
 		key = gdpr_key_lookup(relid, false);
-		gdpr_become(gdpr_table_owner(relid), &saved);
+		gdpr_become_owner(relid, &saved);
 		portal = SPI_cursor_open_with_args(NULL,
 										   psprintf("SELECT %s FROM ONLY %s AS t",
 													gdpr_key_text_expr(key, "t"),
@@ -552,7 +563,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		if (anynull)
 			continue;			/* nothing can reference a NULL */
 
-		gdpr_become(gdpr_table_owner(rule->child), &saved);
+		gdpr_become_owner(rule->child, &saved);
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
 		gdpr_unbecome(&saved);
 		if (rc < 0)
@@ -568,7 +579,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			gdpr_events_mark(rule->child,
 							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
 															 false, TYPALIGN_INT)),
-							 true);
+							 true, false);
 		}
 	}
 	gdpr_spi_finish();
@@ -669,14 +680,13 @@ gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = $1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	gdpr_unbecome(&saved);
 	remaining = SPI_processed;
 	gdpr_spi_finish();
 	if (remaining == 0)
-		run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-						 GDPR_ODA_TRIGGER, gdpr_relation_name(parent)));
+		drop_trigger(parent, GDPR_ODA_TRIGGER);
 	CacheInvalidateRelcacheByRelid(parent);
 }
 
