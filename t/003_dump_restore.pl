@@ -237,6 +237,15 @@ $node->command_ok(
 	'the plain dump restores with psql');
 check_copy('app_plain', 'plain dump');
 
+# the custom-format dump restored by two parallel jobs: the data of the
+# configuration tables (registered_field references registered_table) must
+# still load
+$node->safe_psql('postgres', 'CREATE DATABASE app_parallel');
+my $parallel_ok = $node->run_log(
+	[ 'pg_restore', '--exit-on-error', '-j', '2', '-d', 'app_parallel', $dumpfile ]);
+ok($parallel_ok, 'pg_restore -j 2 into a new database');
+check_copy('app_parallel', 'parallel pg_restore') if $parallel_ok;
+
 # the original was not changed by all this
 is($node->safe_psql('app', $catalog_sql), $orig_catalog,
 	'the original database is unchanged');

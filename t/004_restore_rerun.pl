@@ -33,7 +33,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'gdpr'
 gdpr.pseudonym_key = 'tap-secret'
 gdpr.log_conninfo = '$log_conninfo'
-gdpr.databases = 'app, shop'
+gdpr.databases = 'app, app2, shop'
 gdpr.ship_interval = 100
 gdpr.retry_max_interval = 1000
 });
@@ -90,6 +90,14 @@ my %special_outcome = (
 	'anonymise public.comment 8' => 'already',   # anonymised before the backup
 	'delete public.comment 60' => 'missing',     # created after the backup
 	'delete public.person 20' => 'missing',);
+
+# Erasures still queued when a backup is taken (the log database is down):
+# shipped later by the original, shipped again by the restored copy, and
+# kept once by the log.
+my $queued_sql = q{
+SELECT gdpr.anonymise('person', 7);
+DELETE FROM comment WHERE id = 7;
+};
 
 # the data as text, markers included (without their time)
 my $data_sql = q{
@@ -149,7 +157,8 @@ sub expected_rerun
 # Runs one scenario: $backup->() takes the backup, $restore->() restores it
 # and returns the node the database now lives on.  With $early_delete, a
 # person is deleted after the restore before the replay (the worker ships
-# it and warns that the log holds events not replayed).
+# it and warns that the log holds events not replayed).  With $queued,
+# the backup holds queued events not yet shipped.
 sub scenario
 {
 	my ($db, $how, $backup, $restore, %opts) = @_;
@@ -167,8 +176,29 @@ sub scenario
 		'anonymise 9,anonymise 19,anonymise 29,delete 10,anonymise 9,anonymise 8',
 		"$how: the erasures before the backup are in the log");
 
+	if ($opts{queued})
+	{
+		$logdb->stop;
+		$node->safe_psql($db, $queued_sql);
+		is($node->safe_psql($db, 'SELECT queued FROM gdpr.log_status'), '2',
+			"$how: two events wait in the queue while the log database is down");
+	}
+
 	my $data_at_backup = $node->safe_psql($db, $data_sql);
 	$backup->();
+
+	# $base: the log id after which the erasures of the backup's future come
+	my $base = $mark0;
+	if ($opts{queued})
+	{
+		$logdb->start;
+		wait_shipped($node, $db);
+		$base = log_max($db);
+		is( log_events($db, $mark0) =~ s/^\d+\|//mgr,
+			"anonymise|public.person|7\ndelete|public.comment|7",
+			"$how: the events queued at the backup are shipped once the log database is back");
+		is(mark($node, $db), $base, "$how: and reflected");
+	}
 
 	$node->safe_psql($db, $erase_sql);
 	wait_shipped($node, $db);
@@ -178,10 +208,10 @@ sub scenario
 	  $opts{early_delete}
 	  ? $node->safe_psql($db, "BEGIN; DELETE FROM person WHERE id = 8; $data_sql ROLLBACK;")
 	  : $data_erased;
-	my $events = log_events($db, $mark0);
+	my $events = log_events($db, $base);
 	is( $logdb->safe_psql('gdprlog', qq{
 			SELECT count(*) || ' ' || string_agg(DISTINCT kind, ',')
-			  FROM gdpr_log.event WHERE source = '$db' AND id > $mark0}),
+			  FROM gdpr_log.event WHERE source = '$db' AND id > $base}),
 		'21 anonymise,delete',
 		"$how: the 21 erasures after the backup are in the log");
 	is(mark($node, $db), log_max($db), "$how: and the database reflects them");
@@ -191,6 +221,22 @@ sub scenario
 	is($rn->safe_psql($db, $data_sql), $data_at_backup,
 		"$how: the restore brought the data back to the backup");
 	is(mark($rn, $db), $mark0, "$how: the mark is the backup's");
+
+	# $mark: what the restored database reflects before the replay
+	my $mark = $mark0;
+	if ($opts{queued})
+	{
+		# the restored queue is shipped again; the log keeps one copy, and
+		# the mark moves over these events, which the restored data reflects
+		my $count = $logdb->safe_psql('gdprlog',
+			"SELECT count(*) FROM gdpr_log.event WHERE source = '$db'");
+		wait_shipped($rn, $db);
+		is( $logdb->safe_psql('gdprlog',
+				"SELECT count(*) FROM gdpr_log.event WHERE source = '$db'"),
+			$count, "$how: events shipped again after the restore are logged once");
+		is(mark($rn, $db), $base, "$how: and the mark moves over them");
+		$mark = $base;
+	}
 
 	my %outcomes = %special_outcome;
 	if ($opts{early_delete})
@@ -203,9 +249,9 @@ sub scenario
 		$rn->wait_for_log(
 			qr/WARNING:  the gdpr log holds events of source "$db" that this database has not replayed/,
 			$offset);
-		is(mark($rn, $db), $mark0,
+		is(mark($rn, $db), $mark,
 			"$how: an erasure before the replay does not move the mark");
-		$events = log_events($db, $mark0);
+		$events = log_events($db, $mark);
 		# comments 7, 17, 27 are marked now; person 8 is gone
 		$outcomes{$_} = 'already' foreach map { "anonymise public.comment $_" } (7, 17, 27);
 		$outcomes{'delete public.person 8'} = 'missing';
@@ -228,7 +274,7 @@ sub scenario
 		$logdb->start;
 		is($rn->safe_psql($db, $data_sql), $data_at_backup,
 			"$how: the failed rerun changed no data");
-		is(mark($rn, $db), $mark0, "$how: nor the mark");
+		is(mark($rn, $db), $mark, "$how: nor the mark");
 	}
 
 	# a dry run lists what a replay would do, and changes nothing
@@ -236,7 +282,7 @@ sub scenario
 	is($rn->safe_psql($db, 'SELECT * FROM gdpr.rerun(dry_run => true)'), $expected,
 		"$how: a dry run lists every event logged after the backup, with its outcome");
 	is($rn->safe_psql($db, $data_sql), $data_before, "$how: the dry run changed no data");
-	is(mark($rn, $db), $mark0, "$how: nor the mark");
+	is(mark($rn, $db), $mark, "$how: nor the mark");
 
 	# the replay
 	my $rerun = $rn->safe_psql($db, q{
@@ -284,6 +330,34 @@ sub scenario
 	is(mark($rn, $db), log_max($db), "$how: and reflected by the database");
 	is($rn->safe_psql($db, 'SELECT count(*) FROM gdpr.rerun()'), '0',
 		"$how: a later run lists nothing");
+
+	# rows created later with an erased key are not touched by a replay
+	# (6 was anonymised, then deleted; 1 and 60 deleted)
+	$rn->safe_psql($db, q{
+		INSERT INTO person VALUES (1, 'New 1', 'new1@example.com', 'n1'),
+		                          (6, 'New 6', 'new6@example.com', 'n6');
+		INSERT INTO comment VALUES (60, 1, 'new comment 60');});
+	is($rn->safe_psql($db, 'SELECT count(*) FROM gdpr.rerun()'), '0',
+		"$how: a run after erased keys are reused lists nothing");
+	is( $rn->safe_psql($db, q{
+		SELECT string_agg(format('%s %s %s', id, name, email), ', ' ORDER BY id)
+		  FROM person WHERE id IN (1, 6)}),
+		'1 New 1 new1@example.com, 6 New 6 new6@example.com',
+		"$how: the new rows that reuse erased keys are untouched");
+	is( $rn->safe_psql($db, q{
+		SELECT gdpr.is_anonymised('person', 1) || ' ' || gdpr.is_anonymised('comment', 60)}),
+		'false false',
+		"$how: and not taken for anonymised");
+	# the marker of the old row 6 must not make the new row 6 look anonymised:
+	# anonymising the new person must work
+	is($rn->safe_psql($db, "SELECT gdpr.is_anonymised('person', 6)"), 'f',
+		"$how: a new row reusing the key of an anonymised, deleted row is not taken for anonymised");
+	is( $rn->safe_psql($db, q{
+		SELECT gdpr.anonymise('person', 6);
+		SELECT name FROM person WHERE id = 6}),
+		"t\nAnonymous user",
+		"$how: and anonymising it changes it");
+	wait_shipped($rn, $db);
 	return $rn;
 }
 
@@ -305,7 +379,24 @@ scenario(
 	},
 	unreachable => 1);
 
-# 2. pg_basebackup, and a new server started from it in place of the old
+# 2. pg_dump taken while events wait in the queue
+my $dumpfile2 = "$tempdir/app2.dump";
+scenario(
+	'app2', 'pg_dump with a queue',
+	sub {
+		$node->command_ok([ 'pg_dump', '-Fc', '-f', $dumpfile2, '-d', 'app2' ],
+			'pg_dump with a queue: backup');
+	},
+	sub {
+		$node->safe_psql('postgres', 'DROP DATABASE app2 WITH (FORCE)');
+		$node->safe_psql('postgres', 'CREATE DATABASE app2');
+		$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'app2', $dumpfile2 ],
+			'pg_dump with a queue: pg_restore into a new database "app2"');
+		return $node;
+	},
+	queued => 1);
+
+# 3. pg_basebackup, and a new server started from it in place of the old
 #    one, which is stopped: the database keeps its name, so its source
 my $restored;
 scenario(
