@@ -21,9 +21,12 @@ CREATE TABLE gdpr.registered_table (
     declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
     registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
--- Rows made by SECURITY LABEL / COMMENT declarations come back with the
--- labels and comments that pg_dump restores; dumping them too would collide.
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', 'WHERE NOT declared');
+-- Rows made by SECURITY LABEL / COMMENT declarations are dumped too: a dump
+-- restores this data before it adds the tables' primary keys, and the
+-- declarations (which wait for the primary key) then apply idempotently on
+-- top.  Leaving them out broke restores where declared and function-made
+-- rows mix (a registered_field row whose table row was not dumped).
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', '');
 
 -- one row per declared column (PII and/or search field)
 CREATE TABLE gdpr.registered_field (
@@ -38,7 +41,7 @@ CREATE TABLE gdpr.registered_field (
     PRIMARY KEY (rel, column_name),
     CHECK ((pii AND method IS NOT NULL) OR (NOT pii AND method IS NULL AND argument IS NULL))
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', 'WHERE NOT declared');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', '');
 
 -- rules attached to foreign keys: ON DELETE ANONYMISE and export_follow
 CREATE TABLE gdpr.constraint_rule (
@@ -48,7 +51,7 @@ CREATE TABLE gdpr.constraint_rule (
     declared        boolean     NOT NULL DEFAULT false, -- by a comment
     PRIMARY KEY (rel, constraint_name, rule)
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', 'WHERE NOT declared');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', '');
 
 -- one row per anonymised row
 CREATE TABLE gdpr.marker (
@@ -131,6 +134,22 @@ CREATE FUNCTION gdpr.log_truncate() RETURNS trigger
 CREATE FUNCTION gdpr.on_delete_anonymise_trigger() RETURNS trigger
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_trigger';
+
+-- event triggers keeping the registry in step with DDL
+CREATE FUNCTION gdpr.ddl_command_end() RETURNS event_trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_ddl_command_end';
+CREATE FUNCTION gdpr.sql_drop() RETURNS event_trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_sql_drop';
+-- new partitions of registered tables get the TRUNCATE-capture trigger
+CREATE EVENT TRIGGER gdpr_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION gdpr.ddl_command_end();
+-- dropped tables leave the registry
+CREATE EVENT TRIGGER gdpr_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION gdpr.sql_drop();
 
 -- HMAC-SHA256 of a value keyed by gdpr.pseudonym_key, as lower-case hex.
 -- No SET search_path: a hot per-row function that does no name lookups.

@@ -177,13 +177,16 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 {
 	GdprIdentity saved;
 	int			rc;
+	int			level;
 
 	gdpr_become_owner(relid, &saved);
+	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
 	if (plan != NULL)
 		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
 	else
 		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
 								   params->nulls, false, 0);
+	gdpr_key_unpin_format(level);
 	gdpr_unbecome(&saved);
 	if (rc < 0)
 		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
@@ -676,6 +679,22 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * has_pii
+ *		Whether a registered table has any PII column (a scrub has nothing
+ *		to do, and marks nothing, in a table that has none).
+ */
+static bool
+has_pii(GdprTable *table)
+{
+	ListCell   *lc;
+
+	foreach(lc, table->fields)
+		if (((GdprField *) lfirst(lc))->pii)
+			return true;
+	return false;
+}
+
+/*
  * count_rows
  *		Number of rows of relid (as the current user).  The caller is
  *		connected to SPI.
@@ -710,15 +729,18 @@ anonymise_table(Oid relid, GdprTable *table)
 	GdprIdentity saved;
 	int64		total = 0;
 	int			batch = Max(gdpr_anonymise_batch_size, 1);
+	int			level;
 
 	memset(&params, 0, sizeof(params));
 	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params);
 
 	/* the statement runs to completion at the first fetch, as the owner */
 	gdpr_become_owner(relid, &saved);
+	level = gdpr_key_pin_format(key);
 	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
 									   params.nulls, false, 0);
 	SPI_cursor_fetch(portal, true, batch);
+	gdpr_key_unpin_format(level);
 	gdpr_unbecome(&saved);
 	while (SPI_processed > 0)
 	{
@@ -792,7 +814,7 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
 			continue;
 		gdpr_check_table(relid, true);
 		rows = count_rows(relid);
-		if (table->can_anonymise)
+		if (table->can_anonymise && has_pii(table))
 			changed = anonymise_table(relid, table);
 		ereport(NOTICE,
 				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
@@ -974,7 +996,7 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 		if (table == NULL)
 			continue;
 		gdpr_check_table(relid, true);
-		if (table->can_anonymise)
+		if (table->can_anonymise && has_pii(table))
 			changed = scrub_in_batches(relid, Max(gdpr_anonymise_batch_size, 1));
 		ereport(NOTICE,
 				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",

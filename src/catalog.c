@@ -367,6 +367,33 @@ upsert_field(Oid relid, const char *attname, bool pii, const char *method,
 }
 
 /*
+ * write_table_options
+ *		Store a registered table's can_anonymise and export columns (already
+ *		validated); with declared, mark the row as made by a declaration.
+ */
+static void
+write_table_options(Oid relid, bool can_anonymise, List *export_fields, bool export_all,
+					List *export_exclude, bool declared)
+{
+	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = BoolGetDatum(can_anonymise);
+	values[2] = export_all ? (Datum) 0 : gdpr_list_to_text_array(export_fields);
+	nulls[2] = export_all ? 'n' : ' ';
+	values[3] = gdpr_list_to_text_array(export_exclude);
+	values[4] = BoolGetDatum(declared);
+	gdpr_spi_connect();
+	catalog_spi("UPDATE gdpr.registered_table SET can_anonymise = $2, export_fields = $3, "
+				"export_exclude = $4, declared = declared OR $5 WHERE rel = $1",
+				5, types, values, nulls, false);
+	gdpr_spi_finish();
+	invalidate(relid);
+}
+
+/*
  * gdpr_catalog_register_table
  *		Register relid: its PII columns (method "default"), search fields,
  *		export columns and whether it may be anonymised, and attach the
@@ -383,9 +410,8 @@ gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 	Relation	rel;
 	ListCell   *lc;
 	List	   *validated = NIL;
-	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1];
 
 	gdpr_check_table(relid, false);
 	(void) gdpr_key_lookup(relid, false);
@@ -411,17 +437,11 @@ gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 	table_close(rel, AccessShareLock);
 
 	values[0] = ObjectIdGetDatum(relid);
-	values[1] = BoolGetDatum(can_anonymise);
-	values[2] = export_all ? (Datum) 0 : gdpr_list_to_text_array(export_fields);
-	nulls[2] = export_all ? 'n' : ' ';
-	values[3] = gdpr_list_to_text_array(export_exclude);
-	values[4] = BoolGetDatum(false);
 	gdpr_spi_connect();
-	catalog_spi("INSERT INTO gdpr.registered_table "
-				"(rel, can_anonymise, export_fields, export_exclude, declared) "
-				"VALUES ($1, $2, $3, $4, $5)",
-				5, types, values, nulls, false);
+	catalog_spi("INSERT INTO gdpr.registered_table (rel) VALUES ($1)",
+				1, types, values, NULL, false);
 	gdpr_spi_finish();
+	write_table_options(relid, can_anonymise, export_fields, export_all, export_exclude, false);
 
 	foreach(lc, validated)
 		upsert_field(relid, lfirst(lc), true, "default", NULL,
@@ -499,9 +519,6 @@ gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
 							   List *export_exclude, bool declared)
 {
 	Relation	rel;
-	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
 
 	if (gdpr_catalog_get_table(relid) == NULL)
 		not_registered_error(relid);
@@ -509,19 +526,8 @@ gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
 	check_columns_exist(rel, export_fields);
 	check_columns_exist(rel, export_exclude);
 	table_close(rel, AccessShareLock);
-
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = BoolGetDatum(can_anonymise);
-	values[2] = export_all ? (Datum) 0 : gdpr_list_to_text_array(export_fields);
-	nulls[2] = export_all ? 'n' : ' ';
-	values[3] = gdpr_list_to_text_array(export_exclude);
-	values[4] = BoolGetDatum(declared);
-	gdpr_spi_connect();
-	catalog_spi("UPDATE gdpr.registered_table SET can_anonymise = $2, export_fields = $3, "
-				"export_exclude = $4, declared = declared OR $5 WHERE rel = $1",
-				5, types, values, nulls, false);
-	gdpr_spi_finish();
-	invalidate(relid);
+	write_table_options(relid, can_anonymise, export_fields, export_all, export_exclude,
+						declared);
 }
 
 /*

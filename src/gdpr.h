@@ -98,6 +98,8 @@ typedef struct GdprKey
 	Oid			typinput[INDEX_MAX_KEYS];
 	Oid			typioparam[INDEX_MAX_KEYS];
 	TupleDesc	tupdesc;		/* blessed row type of the key columns */
+	bool		pin_format;		/* key text depends on DateStyle & co */
+	bool		pin_timezone;	/* ... and on TimeZone */
 } GdprKey;
 
 extern GdprKey *gdpr_key_lookup(Oid relid, bool missing_ok);
@@ -109,6 +111,8 @@ extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstpar
 extern char *gdpr_key_order_by(GdprKey *key, const char *alias);
 extern bool gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum);
 extern char *gdpr_key_eq_operator(Oid typid);
+extern int	gdpr_key_pin_format(GdprKey *key);
+extern void gdpr_key_unpin_format(int nestlevel);
 
 /* ------------------------------------------------------------------------
  * catalog.c: the registry
@@ -203,6 +207,7 @@ extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force
  * ------------------------------------------------------------------------
  */
 extern void gdpr_trigger_attach(Oid relid);
+extern void gdpr_trigger_attach_partition(Oid relid);
 extern void gdpr_trigger_detach(Oid relid);
 extern void gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared);
 extern void gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok);

@@ -81,6 +81,8 @@ typedef struct RelCacheEntry
 /* Local state */
 static HTAB *rel_cache = NULL;
 
+static Oid	registered_ancestor(Oid relid);
+
 /*
  * rel_cache_invalidate
  *		Relcache callback.  Rules depend on several relations (parent,
@@ -165,20 +167,48 @@ leaf_tables(Oid relid)
 /*
  * gdpr_trigger_attach
  *		Put the delete- and truncate-capture triggers on a newly registered
- *		table (replacing any left over, e.g. by a restore).
+ *		table, unless it has them already (left by a restore, or cloned from
+ *		a registered parent).
  */
 void
 gdpr_trigger_attach(Oid relid)
 {
 	ListCell   *lc;
 
-	run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s AFTER DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
-					 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
+	/* a partition of a registered table has a clone of the row trigger */
+	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
+						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
+						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
 	foreach(lc, leaf_tables(relid))
-		run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE TRUNCATE ON %s "
-						 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
-						 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+}
+
+/*
+ * gdpr_trigger_attach_partition
+ *		Give every leaf partition of relid, a registered table or a partition
+ *		of one, the TRUNCATE-capture trigger if it lacks it.  Does nothing
+ *		for other tables.
+ */
+void
+gdpr_trigger_attach_partition(Oid relid)
+{
+	ListCell   *lc;
+
+	char		relkind = get_rel_relkind(relid);
+
+	/* ATTACH PARTITION reports the parent; CREATE ... PARTITION OF the child */
+	if ((relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) ||
+		!OidIsValid(registered_ancestor(relid)))
+		return;
+	foreach(lc, leaf_tables(relid))
+		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
 }
 
 /*
@@ -189,6 +219,12 @@ void
 gdpr_trigger_detach(Oid relid)
 {
 	ListCell   *lc;
+
+	/* a partition whose parent stays registered keeps the parent's capture */
+	if (get_rel_relispartition(relid))
+		foreach(lc, get_partition_ancestors(relid))
+			if (gdpr_catalog_get_table(lfirst_oid(lc)) != NULL)
+				return;
 
 	drop_trigger(relid, GDPR_DELETE_TRIGGER);
 	foreach(lc, leaf_tables(relid))
@@ -494,8 +530,10 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 		{
 			Datum	   *elems;
 			bool		isnull;
+			int			level = gdpr_key_pin_format(key);
 
 			SPI_cursor_fetch(portal, true, 10000);
+			gdpr_key_unpin_format(level);
 			if (SPI_processed == 0)
 				break;
 			elems = palloc(sizeof(Datum) * SPI_processed);
@@ -546,6 +584,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		bool		anynull = false;
 		GdprIdentity saved;
 		int			rc;
+		int			level;
 		uint64		n;
 
 		if (rule->plan == NULL)
@@ -564,7 +603,9 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			continue;			/* nothing can reference a NULL */
 
 		gdpr_become_owner(rule->child, &saved);
+		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
+		gdpr_key_unpin_format(level);
 		gdpr_unbecome(&saved);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
