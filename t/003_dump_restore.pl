@@ -2,10 +2,12 @@
 # Copyright (c) 2026, gdpr developers
 
 # The registry, the rules, the markers and the queue survive pg_dump and a
-# restore (custom format with pg_restore, plain format with psql): the
-# restored copy holds the same gdpr catalog, its triggers exist and work, and
-# the same operations done in the original and in the copy give the same
-# result.
+# restore (custom format with pg_restore, also with parallel jobs; plain
+# format with psql): the restored copy holds the same gdpr catalog, its
+# triggers exist and work, and the same operations done in the original and
+# in the copy give the same result.  The same for a registry written by
+# SECURITY LABEL / COMMENT declarations, whose schema-only dump rebuilds the
+# registry from the declarations.
 
 use strict;
 use warnings;
@@ -249,6 +251,131 @@ check_copy('app_parallel', 'parallel pg_restore') if $parallel_ok;
 # the original was not changed by all this
 is($node->safe_psql('app', $catalog_sql), $orig_catalog,
 	'the original database is unchanged');
+
+# Declarations: a database whose registry was written by SECURITY LABEL
+# FOR gdpr and COMMENT ... 'gdpr: {...}' (and one function call on top).
+# Restoring it replays the labels and comments, which needs the gdpr library
+# in the restoring session: shared_preload_libraries provides it here.
+$node->safe_psql('postgres', 'CREATE DATABASE decl');
+$node->safe_psql('decl', q{
+CREATE EXTENSION gdpr;
+CREATE TABLE member (
+    id int PRIMARY KEY,
+    name text NOT NULL,
+    email text UNIQUE,
+    note text);
+CREATE TABLE post (
+    id int PRIMARY KEY,
+    member_id int REFERENCES member ON DELETE SET NULL,
+    body text);
+INSERT INTO member SELECT i, 'Member ' || i, 'member' || i || '@example.com', 'note ' || i
+  FROM generate_series(1, 5) i;
+INSERT INTO post SELECT i, 1 + i % 5, 'post ' || i FROM generate_series(1, 10) i;
+
+SECURITY LABEL FOR gdpr ON TABLE member IS '{"export_exclude": ["note"]}';
+SECURITY LABEL FOR gdpr ON COLUMN member.email IS '{"pii": true, "search": true, "anonymise": "email"}';
+COMMENT ON COLUMN member.name IS 'Full name. gdpr: {"pii": true, "anonymise": "value", "value": "Anonymous member"}';
+COMMENT ON COLUMN post.body IS 'Text. gdpr: {"pii": true, "anonymise": "value", "value": "(removed)"}';
+COMMENT ON CONSTRAINT post_member_id_fkey ON post IS 'gdpr: {"on_delete": "anonymise"}';
+-- a function call after the declarations: the latest statement wins
+SELECT gdpr.set_anonymiser('member', 'note', 'null');
+
+SELECT gdpr.anonymise('member', 1);
+DELETE FROM member WHERE id = 2;
+});
+
+my $decl_registry_sql = q{
+SELECT 'registered_columns', rel::text, column_name, pii, method, argument, search, export
+  FROM gdpr.registered_columns ORDER BY 2, 3;
+SELECT 'constraint_rule', rel::text, constraint_name, rule FROM gdpr.constraint_rule ORDER BY 2, 3, 4;
+SELECT 'label', objtype, objname, label FROM pg_seclabels WHERE provider = 'gdpr' ORDER BY 3;
+SELECT 'comment', objoid::regclass::text, objsubid, description FROM pg_description
+ WHERE classoid = 'pg_class'::regclass AND description LIKE '%gdpr:%' ORDER BY 2, 3;
+SELECT 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
+  FROM pg_trigger WHERE tgname LIKE 'gdpr%' ORDER BY 2, 3;
+};
+my $decl_catalog_sql = $decl_registry_sql . q{
+SELECT 'registered_table', rel::text, can_anonymise, export_fields, export_exclude,
+       declared, registered_at
+  FROM gdpr.registered_table ORDER BY 2;
+SELECT 'registered_field', rel::text, column_name, pii, method, argument, search, declared
+  FROM gdpr.registered_field ORDER BY 2, 3;
+SELECT 'marker', rel::text, key, anonymised_at FROM gdpr.marker ORDER BY 2, 3;
+SELECT 'queue', seq, event_uuid, kind, table_name, key, occurred_at FROM gdpr.queue ORDER BY seq;
+SELECT 'member', * FROM member ORDER BY id;
+SELECT 'post', * FROM post ORDER BY id;
+};
+my $decl_work_sql = q{
+BEGIN;
+SELECT gdpr.anonymise('member', 3);
+DELETE FROM member WHERE id = 4;               -- posts 3 and 8 are anonymised
+SELECT 'queue', seq, kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT 'marker', rel::text, key FROM gdpr.marker ORDER BY 2, 3;
+SELECT 'member', * FROM member ORDER BY id;
+SELECT 'post', * FROM post ORDER BY id;
+};
+
+my $decl_catalog = $node->safe_psql('decl', $decl_catalog_sql);
+my $decl_registry = $node->safe_psql('decl', $decl_registry_sql);
+like($decl_catalog, qr/^registered_field\|member\|email\|t\|email\|\|t\|t$/m,
+	'declarations: the label registered member.email');
+like($decl_catalog, qr/^registered_field\|member\|note\|t\|null\|\|f\|f$/m,
+	'declarations: the function call registered member.note');
+like($decl_catalog, qr/^constraint_rule\|post\|post_member_id_fkey\|anonymise$/m,
+	'declarations: the comment on the foreign key declared ON DELETE ANONYMISE');
+like($decl_catalog, qr/^post\|6\|\|\(removed\)$/m,
+	'declarations: deleting member 2 anonymised its posts');
+
+my $decl_dump = "$tempdir/decl.dump";
+my $decl_plain = "$tempdir/decl.sql";
+my $decl_schema = "$tempdir/decl-schema.sql";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $decl_dump, '-d', 'decl' ],
+	'declarations: pg_dump -Fc');
+$node->command_ok([ 'pg_dump', '-Fp', '-f', $decl_plain, '-d', 'decl' ],
+	'declarations: pg_dump -Fp');
+$node->command_ok([ 'pg_dump', '--schema-only', '-f', $decl_schema, '-d', 'decl' ],
+	'declarations: pg_dump --schema-only');
+my $decl_work = $node->safe_psql('decl', "$decl_work_sql ROLLBACK;");
+like($decl_work, qr/^post\|8\|\|\(removed\)$/m,
+	'declarations: in the original, deleting member 4 anonymises its posts');
+
+$node->safe_psql('postgres', 'CREATE DATABASE decl_custom');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '-d', 'decl_custom', $decl_dump ],
+	'declarations: pg_restore of labelled and commented tables');
+$node->safe_psql('postgres', 'CREATE DATABASE decl_plain');
+$node->command_ok(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'decl_plain', '-f', $decl_plain ],
+	'declarations: the plain dump restores with psql');
+foreach my $db ('decl_custom', 'decl_plain')
+{
+	is($node->safe_psql($db, $decl_catalog_sql), $decl_catalog,
+		"declarations, $db: registry, declarations, markers, queue and data are identical");
+	is($node->safe_psql($db, "$decl_work_sql COMMIT;"), $decl_work,
+		"declarations, $db: deletes and anonymisations work as in the original");
+}
+
+# a schema-only dump: no registry data; the declarations rebuild the registry
+# (the function call on top of them is not in the dump: member.note is then
+# as the declarations leave it, not PII)
+$node->safe_psql('postgres', 'CREATE DATABASE decl_schema');
+$node->command_ok(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'decl_schema', '-f', $decl_schema ],
+	'declarations: the schema-only dump restores with psql');
+my $expected_registry = $decl_registry
+  =~ s/^registered_columns\|member\|note\|t\|null\|\|f\|f$/registered_columns|member|note|f|||f|f/mr;
+is($node->safe_psql('decl_schema', $decl_registry_sql), $expected_registry,
+	'declarations, schema only: the declarations rebuilt the registry, rules and triggers');
+$node->safe_psql('decl_schema', q{
+	INSERT INTO member VALUES (1, 'M', 'm@example.com', 'n');
+	INSERT INTO post VALUES (1, 1, 'p');
+	DELETE FROM member WHERE id = 1;});
+is( $node->safe_psql('decl_schema', q{
+	SELECT (SELECT string_agg(kind || ' ' || table_name || ' ' || key, ', ' ORDER BY seq)
+	          FROM gdpr.queue) || ' / ' ||
+	       (SELECT format('%s:%s:%s', id, member_id, body) FROM post)}),
+	'anonymise public.post 1, delete public.member 1 / 1::(removed)',
+	'declarations, schema only: the rebuilt registry captures deletes and anonymises children');
 
 $node->stop;
 done_testing();
