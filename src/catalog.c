@@ -55,6 +55,8 @@ typedef struct TableCacheEntry
 /* Local state */
 static HTAB *table_cache = NULL;
 static MemoryContext table_cache_cxt = NULL;
+static List *registered_list = NIL;	/* in TopMemoryContext */
+static bool registered_list_valid = false;
 
 /*
  * table_cache_invalidate
@@ -67,6 +69,8 @@ table_cache_invalidate(Datum arg, Oid relid)
 	HASH_SEQ_STATUS status;
 	TableCacheEntry *entry;
 
+	/* any relation may have joined or left the registry */
+	registered_list_valid = false;
 	if (table_cache == NULL)
 		return;
 	hash_seq_init(&status, table_cache);
@@ -225,14 +229,36 @@ gdpr_catalog_get_table(Oid relid)
 }
 
 /*
+ * copy_registered_list
+ *		A copy of the cached list of registered tables, in the current
+ *		transaction's memory (callers may be inside SPI).
+ */
+static List *
+copy_registered_list(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+	List	   *result = list_copy(registered_list);
+
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/*
  * gdpr_catalog_registered_tables
  *		OIDs of every registered table that still exists, ordered by name.
+ *
+ * Cached until the next relcache invalidation (every registry change sends
+ * one for the table concerned); the result is a copy that lives until the
+ * end of the transaction.
  */
 List *
 gdpr_catalog_registered_tables(void)
 {
-	List	   *result = NIL;
 	uint64		n;
+	List	   *fresh = NIL;
+
+	if (registered_list_valid)
+		return copy_registered_list();
 
 	gdpr_spi_connect();
 	n = catalog_spi("SELECT t.rel FROM gdpr.registered_table t "
@@ -245,13 +271,18 @@ gdpr_catalog_registered_tables(void)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		result = lappend_oid(result, relid);
+		fresh = lappend_oid(fresh, relid);
 		MemoryContextSwitchTo(old);
 	}
 	gdpr_spi_finish();
-	return result;
+
+	/* callers hold copies, so the old list can go */
+	list_free(registered_list);
+	registered_list = fresh;
+	registered_list_valid = true;
+	return copy_registered_list();
 }
 
 /*
