@@ -78,56 +78,63 @@ run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
 
 /*
  * gdpr_events_queue
- *		Queue one event (kind 'delete' or 'anonymise') for a row of relid.
+ *		Queue a 'delete' event for a deleted row of relid, and forget the
+ *		row's marker: a new row may reuse the key, and it is not anonymised.
  *
- * Nothing is queued while gdpr.rerun() replays the log.  Must be called
- * inside a transaction; connects to SPI itself.
+ * While gdpr.rerun() replays the log no event is queued, but the marker
+ * still goes.  Must be called inside a transaction; connects to SPI itself.
  */
 void
 gdpr_events_queue(const char *kind, Oid relid, const char *key)
 {
-	Datum		values[3];
+	Datum		values[4];
 
-	if (gdpr_replaying)
-		return;
+	Assert(strcmp(kind, "delete") == 0);
 	gdpr_spi_connect();
 	if (queue_one_plan == NULL)
 	{
-		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTOID, BOOLOID};
 
-		queue_one_plan = prepare_kept("INSERT INTO gdpr.queue (kind, table_name, key) "
-									  "VALUES ($1, $2, $3)", 3, types);
+		queue_one_plan = prepare_kept("WITH m AS ("
+									  " DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
+									  " AND key OPERATOR(pg_catalog.=) $3)"
+									  "INSERT INTO gdpr.queue (kind, table_name, key) "
+									  "SELECT 'delete', $2, $3 WHERE $4", 4, types);
 	}
-	values[0] = CStringGetTextDatum(kind);
+	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[2] = CStringGetTextDatum(key);
+	values[3] = BoolGetDatum(!gdpr_replaying);
 	run_as_owner(queue_one_plan, values, NULL);
 	gdpr_spi_finish();
 }
 
 /*
  * gdpr_events_queue_many
- *		Queue one event of kind for each key of the text[] keys.
+ *		gdpr_events_queue for each key of the text[] keys.
  */
 void
 gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
 {
-	Datum		values[3];
+	Datum		values[4];
 
-	if (gdpr_replaying)
-		return;
+	Assert(strcmp(kind, "delete") == 0);
 	gdpr_spi_connect();
 	if (queue_many_plan == NULL)
 	{
-		Oid			types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID};
 
-		queue_many_plan = prepare_kept("INSERT INTO gdpr.queue (kind, table_name, key) "
-									   "SELECT $1, $2, k FROM pg_catalog.unnest($3) AS k",
-									   3, types);
+		queue_many_plan = prepare_kept("WITH m AS ("
+									   " DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
+									   " AND key OPERATOR(pg_catalog.=) ANY ($3))"
+									   "INSERT INTO gdpr.queue (kind, table_name, key) "
+									   "SELECT 'delete', $2, k FROM pg_catalog.unnest($3) AS k "
+									   "WHERE $4", 4, types);
 	}
-	values[0] = CStringGetTextDatum(kind);
+	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[2] = keys;
+	values[3] = BoolGetDatum(!gdpr_replaying);
 	run_as_owner(queue_many_plan, values, NULL);
 	gdpr_spi_finish();
 }

@@ -189,9 +189,9 @@ gdpr_trigger_attach(Oid relid)
 
 /*
  * gdpr_trigger_attach_partition
- *		Give every leaf partition of relid, a registered table or a partition
- *		of one, the TRUNCATE-capture trigger if it lacks it.  Does nothing
- *		for other tables.
+ *		Give a new partition of a registered table (every leaf of it) the
+ *		TRUNCATE-capture trigger if it lacks it.  Does nothing for other
+ *		tables.
  */
 void
 gdpr_trigger_attach_partition(Oid relid)
@@ -200,9 +200,8 @@ gdpr_trigger_attach_partition(Oid relid)
 
 	char		relkind = get_rel_relkind(relid);
 
-	/* ATTACH PARTITION reports the parent; CREATE ... PARTITION OF the child */
 	if ((relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) ||
-		!OidIsValid(registered_ancestor(relid)))
+		!get_rel_relispartition(relid) || !OidIsValid(registered_ancestor(relid)))
 		return;
 	foreach(lc, leaf_tables(relid))
 		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
@@ -516,7 +515,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 
 	gdpr_spi_connect();
 	entry = rel_entry(relid);
-	if (OidIsValid(entry->registered) && !gdpr_replaying)
+	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
 		gdpr_become_owner(relid, &saved);
