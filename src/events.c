@@ -21,12 +21,12 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "gdpr.h"
 
 /* Local state: plans prepared once per backend */
-static SPIPlanPtr queue_one_plan = NULL;
 static SPIPlanPtr queue_many_plan = NULL;
 static SPIPlanPtr mark_plan[2] = {NULL, NULL};	/* [force] */
 
@@ -78,40 +78,27 @@ run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
 
 /*
  * gdpr_events_queue
- *		Queue a 'delete' event for a deleted row of relid, and forget the
- *		row's marker: a new row may reuse the key, and it is not anonymised.
- *
- * While gdpr.rerun() replays the log no event is queued, but the marker
- * still goes.  Must be called inside a transaction; connects to SPI itself.
+ *		Queue a 'delete' event for one deleted row of relid, and forget the
+ *		row's marker (see gdpr_events_queue_many).
  */
 void
 gdpr_events_queue(const char *kind, Oid relid, const char *key)
 {
-	Datum		values[4];
+	Datum		elem = CStringGetTextDatum(key);
 
-	Assert(strcmp(kind, "delete") == 0);
-	gdpr_spi_connect();
-	if (queue_one_plan == NULL)
-	{
-		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTOID, BOOLOID};
-
-		queue_one_plan = prepare_kept("WITH m AS ("
-									  " DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
-									  " AND key OPERATOR(pg_catalog.=) $3)"
-									  "INSERT INTO gdpr.queue (kind, table_name, key) "
-									  "SELECT 'delete', $2, $3 WHERE $4", 4, types);
-	}
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
-	values[2] = CStringGetTextDatum(key);
-	values[3] = BoolGetDatum(!gdpr_replaying);
-	run_as_owner(queue_one_plan, values, NULL);
-	gdpr_spi_finish();
+	gdpr_events_queue_many(kind, relid,
+						   PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false,
+														   TYPALIGN_INT)));
 }
 
 /*
  * gdpr_events_queue_many
- *		gdpr_events_queue for each key of the text[] keys.
+ *		Queue a 'delete' event for each deleted row of relid named by the
+ *		text[] keys, and forget the rows' markers: a new row may reuse a key,
+ *		and it is not anonymised.
+ *
+ * While gdpr.rerun() replays the log no event is queued, but the markers
+ * still go.  Must be called inside a transaction; connects to SPI itself.
  */
 void
 gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)

@@ -165,6 +165,23 @@ leaf_tables(Oid relid)
 }
 
 /*
+ * attach_truncate_triggers
+ *		Give every leaf table of relid that lacks it the TRUNCATE-capture
+ *		trigger (statement triggers are not cloned to partitions).
+ */
+static void
+attach_truncate_triggers(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, leaf_tables(relid))
+		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+}
+
+/*
  * gdpr_trigger_attach
  *		Put the delete- and truncate-capture triggers on a newly registered
  *		table, unless it has them already (left by a restore, or cloned from
@@ -173,18 +190,12 @@ leaf_tables(Oid relid)
 void
 gdpr_trigger_attach(Oid relid)
 {
-	ListCell   *lc;
-
 	/* a partition of a registered table has a clone of the row trigger */
 	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
 		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
 						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
 						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
-	foreach(lc, leaf_tables(relid))
-		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
-			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
-							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
-							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+	attach_truncate_triggers(relid);
 }
 
 /*
@@ -196,18 +207,12 @@ gdpr_trigger_attach(Oid relid)
 void
 gdpr_trigger_attach_partition(Oid relid)
 {
-	ListCell   *lc;
-
 	char		relkind = get_rel_relkind(relid);
 
 	if ((relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) ||
 		!get_rel_relispartition(relid) || !OidIsValid(registered_ancestor(relid)))
 		return;
-	foreach(lc, leaf_tables(relid))
-		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
-			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
-							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
-							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+	attach_truncate_triggers(relid);
 }
 
 /*
