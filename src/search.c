@@ -471,6 +471,22 @@ run_search(GdprSearchTable *st)
 }
 
 /*
+ * start_search
+ *		Common start of the set-returning search functions: set up the
+ *		materialised result and prepare the search for the term in argument
+ *		0.  NIL when there is nothing to search (a NULL or empty term, or no
+ *		table with search fields).
+ */
+static List *
+start_search(FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return NIL;
+	return gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
  * gdpr_search
  *		SQL: gdpr.search(term text) RETURNS TABLE(rel regclass, key text,
  *		matched name[])
@@ -486,10 +502,7 @@ gdpr_search(PG_FUNCTION_ARGS)
 	List	   *searches;
 	ListCell   *lc;
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
-	searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	searches = start_search(fcinfo);
 	if (searches == NIL)
 		PG_RETURN_VOID();
 
@@ -534,10 +547,7 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 	List	   *searches;
 	ListCell   *lc;
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
-	searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	searches = start_search(fcinfo);
 	if (searches == NIL)
 		PG_RETURN_VOID();
 
