@@ -115,6 +115,29 @@ gdpr_become(Oid userid, GdprIdentity *saved)
 }
 
 /*
+ * gdpr_become_owner
+ *		Run the following SQL on a user table as that table's owner, the
+ *		way foreign-key actions run (SECURITY_LOCAL_USERID_CHANGE, and
+ *		SECURITY_NOFORCE_RLS so that FORCE ROW LEVEL SECURITY cannot hide
+ *		rows from an anonymisation).
+ *
+ * search_path is deliberately left as it is: the statement fires the
+ * table's own triggers, which must see the session's search_path as for any
+ * other UPDATE or DELETE.  Every name in the SQL gdpr builds is
+ * schema-qualified.  Undo with gdpr_unbecome.
+ */
+void
+gdpr_become_owner(Oid relid, GdprIdentity *saved)
+{
+	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
+	SetUserIdAndSecContext(gdpr_table_owner(relid),
+						   saved->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	saved->save_nestlevel = NewGUCNestLevel();
+}
+
+/*
  * gdpr_unbecome
  *		Undo gdpr_become: restore the GUC nesting level and the identity.
  */
@@ -143,6 +166,21 @@ gdpr_relation_name(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  relname);
+}
+
+/*
+ * gdpr_relation_from
+ *		"[ONLY ]schema.table": how gdpr's statements name a registered table.
+ *
+ * A partitioned table is named whole (its partitions hold its rows); an
+ * ordinary one with ONLY, so that rows of inheritance children, which have
+ * keys of their own, are never taken for its rows.  Returns palloc'd SQL.
+ */
+char *
+gdpr_relation_from(Oid relid)
+{
+	return psprintf("%s%s", get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					gdpr_relation_name(relid));
 }
 
 /*
