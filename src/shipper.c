@@ -359,7 +359,7 @@ gdpr_shipper_lock(bool wait)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	run_local(wait ? "SELECT pg_catalog.pg_advisory_xact_lock($1)::text"
+	run_local(wait ? "SELECT pg_catalog.pg_advisory_xact_lock($1)"
 			  : "SELECT pg_catalog.pg_try_advisory_xact_lock($1)",
 			  1, argtypes, values, SPI_OK_SELECT);
 	if (!wait)
