@@ -181,7 +181,12 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	gdpr_become_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
 	if (plan != NULL)
+	{
+		int			planlevel = gdpr_plan_for_lookups();
+
 		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
+		gdpr_plan_done(planlevel);
+	}
 	else
 		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
 								   params->nulls, false, 0);

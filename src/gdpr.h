@@ -80,6 +80,8 @@ extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
 extern Datum gdpr_list_to_text_array(List *strings);
+extern int	gdpr_plan_for_lookups(void);
+extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
 

@@ -589,6 +589,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		GdprIdentity saved;
 		int			rc;
 		int			level;
+		int			planlevel;
 		uint64		n;
 
 		if (rule->plan == NULL)
@@ -608,7 +609,9 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 
 		gdpr_become_owner(rule->child, &saved);
 		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
+		planlevel = gdpr_plan_for_lookups();
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
+		gdpr_plan_done(planlevel);
 		gdpr_key_unpin_format(level);
 		gdpr_unbecome(&saved);
 		if (rc < 0)
