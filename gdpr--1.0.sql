@@ -28,10 +28,11 @@ CREATE TABLE gdpr.registered_table (
 -- rows mix (a registered_field row whose table row was not dumped).
 SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', '');
 
--- one row per declared column (PII and/or search field)
+-- one row per declared column (PII and/or search field).  No foreign key to
+-- registered_table: pg_restore -j loads configuration tables in parallel, in
+-- any order; gdpr removes a table's fields itself.
 CREATE TABLE gdpr.registered_field (
-    rel             regclass    NOT NULL
-                    REFERENCES gdpr.registered_table (rel) ON DELETE CASCADE,
+    rel             regclass    NOT NULL,
     column_name     name        NOT NULL,
     pii             boolean     NOT NULL DEFAULT true,
     method          text,                           -- NULL when not PII

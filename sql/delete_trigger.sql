@@ -98,3 +98,18 @@ SELECT gdpr.register('d_part_2024', ARRAY['x']);
 SELECT gdpr.unregister('d_part_2024');
 SELECT tgrelid::regclass, tgname FROM pg_trigger
  WHERE tgname LIKE 'gdpr%' AND tgrelid IN ('d_part'::regclass, 'd_part_2024'::regclass) ORDER BY 1, 2;
+
+-- a deleted row's marker goes with it: a new row that reuses the key is not
+-- anonymised
+CREATE TABLE d_reuse (id int PRIMARY KEY, name text);
+INSERT INTO d_reuse VALUES (1, 'first owner of key 1');
+SELECT gdpr.register('d_reuse', ARRAY['name']);
+SELECT gdpr.anonymise('d_reuse', 1);
+DELETE FROM d_reuse WHERE id = 1;
+INSERT INTO d_reuse VALUES (1, 'second owner of key 1');
+SELECT gdpr.is_anonymised('d_reuse', 1);
+SELECT gdpr.anonymise('d_reuse', 1);
+SELECT * FROM d_reuse;
+-- and TRUNCATE takes the markers of the rows it removes
+TRUNCATE d_reuse;
+SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;

@@ -114,7 +114,6 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 	Relation	rel;
 	ListCell   *lc;
 	char	   *keyexpr = gdpr_key_text_expr(key, "t");
-	bool		partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 
 	rel = table_open(relid, AccessShareLock);
 	initStringInfo(&set);
@@ -132,12 +131,12 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 
 	initStringInfo(&buf);
 	if (set.len > 0)
-		appendStringInfo(&buf, "UPDATE %s%s AS t SET %s%s%s WHERE (%s)",
-						 partitioned ? "" : "ONLY ", gdpr_relation_name(relid),
+		appendStringInfo(&buf, "UPDATE %s AS t SET %s%s%s WHERE (%s)",
+						 gdpr_relation_from(relid),
 						 set.data, from ? " FROM " : "", from ? from : "", where);
 	else
-		appendStringInfo(&buf, "SELECT %s FROM %s%s AS t%s%s WHERE (%s)",
-						 keyexpr, partitioned ? "" : "ONLY ", gdpr_relation_name(relid),
+		appendStringInfo(&buf, "SELECT %s FROM %s AS t%s%s WHERE (%s)",
+						 keyexpr, gdpr_relation_from(relid),
 						 from ? ", " : "", from ? from : "", where);
 	if (skip_marked)
 		appendStringInfo(&buf,
@@ -182,7 +181,12 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	gdpr_become_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
 	if (plan != NULL)
+	{
+		int			planlevel = gdpr_plan_for_lookups();
+
 		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
+		gdpr_plan_done(planlevel);
+	}
 	else
 		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
 								   params->nulls, false, 0);
@@ -237,9 +241,8 @@ row_exists(Oid relid, GdprKey *key, Datum *values)
 	char	   *sql;
 	int			rc;
 
-	sql = psprintf("SELECT 1 FROM %s%s AS t WHERE %s",
-				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
+	sql = psprintf("SELECT 1 FROM %s AS t WHERE %s",
+				   gdpr_relation_from(relid), gdpr_key_match_clause(key, "t", 1));
 	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -424,7 +427,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 		}
 		if (key->nkeys == 1)
 			appendStringInfo(&where, "t.%s %s ANY ($1)", quote_identifier(key->attnames[0]),
-							 gdpr_key_eq_operator(key->typids[0]));
+							 gdpr_key_eq_operator(key->typids[0], false));
 		else
 		{
 			appendStringInfoString(&from, "ROWS FROM (");
@@ -437,7 +440,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 			for (int c = 0; c < key->nkeys; c++)
 				appendStringInfo(&where, "%st.%s %s k.c%d", c > 0 ? " AND " : "",
 								 quote_identifier(key->attnames[c]),
-								 gdpr_key_eq_operator(key->typids[c]), c + 1);
+								 gdpr_key_eq_operator(key->typids[c], false), c + 1);
 		}
 		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
 									   where.data, !force, &params);
@@ -451,9 +454,8 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 			/* how many of these keys name a row at all */
 			char	   *countsql;
 
-			countsql = psprintf("SELECT pg_catalog.count(*) FROM %s%s AS t%s%s WHERE %s",
-								get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-								gdpr_relation_name(relid),
+			countsql = psprintf("SELECT pg_catalog.count(*) FROM %s AS t%s%s WHERE %s",
+								gdpr_relation_from(relid),
 								from.len ? ", " : "", from.len ? from.data : "", where.data);
 			if (SPI_execute_with_args(countsql, key->nkeys, params.types, params.values,
 									  NULL, false, 0) != SPI_OK_SELECT)
@@ -666,9 +668,8 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 	bool		result;
 
 	(void) gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
-	sql = psprintf("DELETE FROM %s%s AS t WHERE %s",
-				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
+	sql = psprintf("DELETE FROM %s AS t WHERE %s",
+				   gdpr_relation_from(relid), gdpr_key_match_clause(key, "t", 1));
 	gdpr_spi_connect();
 	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
@@ -703,9 +704,7 @@ static int64
 count_rows(Oid relid)
 {
 	bool		isnull;
-	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s%s",
-							   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-							   gdpr_relation_name(relid));
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", gdpr_relation_from(relid));
 
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
@@ -851,7 +850,6 @@ scrub_in_batches(Oid relid, int batch)
 	Datum		last[INDEX_MAX_KEYS];
 	bool		have_last = false;
 	int64		total = 0;
-	bool		partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 
 	for (;;)
 	{
@@ -887,8 +885,8 @@ scrub_in_batches(Oid relid, int batch)
 		}
 
 		/* the last key of the next slice */
-		slice_sql = psprintf("SELECT %s FROM %s%s AS t WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
-							 order, partitioned ? "" : "ONLY ", relname, lower.data,
+		slice_sql = psprintf("SELECT %s FROM %s AS t WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
+							 order, gdpr_relation_from(relid), lower.data,
 							 order, batch - 1);
 		gdpr_become_owner(relid, &saved);
 		if (SPI_execute_with_args(slice_sql, have_last ? key->nkeys : 0, types, values,

@@ -533,6 +533,7 @@ gdpr_catalog_unregister_table(Oid relid)
 
 	gdpr_spi_connect();
 	catalog_spi("DELETE FROM gdpr.constraint_rule WHERE rel = $1", 1, types, values, NULL, false);
+	catalog_spi("DELETE FROM gdpr.registered_field WHERE rel = $1", 1, types, values, NULL, false);
 	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
 	gdpr_spi_finish();
 

@@ -24,6 +24,8 @@
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "tcop/deparse_utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -48,8 +50,8 @@ registry_present(void)
 /*
  * gdpr_ddl_command_end
  *		ddl_command_end event trigger for CREATE TABLE and ALTER TABLE:
- *		give new leaf partitions of registered tables the TRUNCATE-capture
- *		trigger.
+ *		give partitions created in, or attached to, registered tables the
+ *		TRUNCATE-capture trigger.
  */
 Datum
 gdpr_ddl_command_end(PG_FUNCTION_ARGS)
@@ -67,18 +69,49 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 
 	gdpr_spi_connect();
-	if (SPI_execute("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
-					"WHERE object_type = 'table'", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT command_tag, objid, command "
+					"FROM pg_catalog.pg_event_trigger_ddl_commands() "
+					"WHERE object_type OPERATOR(pg_catalog.=) 'table'", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-
+		char	   *tag = SPI_getvalue(tup, desc, 1);
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		CollectedCommand *cmd = (CollectedCommand *) DatumGetPointer(SPI_getbinval(tup, desc, 3,
+																					&isnull));
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		tables = lappend_oid(tables, relid);
+		/*
+		 * Only new partitions: CREATE TABLE ... PARTITION OF reports the
+		 * partition, ALTER TABLE ... ATTACH PARTITION the parent (the
+		 * partition is in the subcommand).  Other ALTER TABLEs are left
+		 * alone: a restore adds primary keys with ALTER TABLE and then
+		 * creates the dumped triggers itself.
+		 */
+		if (strcmp(tag, "CREATE TABLE") == 0 && get_rel_relispartition(relid))
+			tables = lappend_oid(tables, relid);
+		else if (strcmp(tag, "ALTER TABLE") == 0 && !isnull && cmd->type == SCT_AlterTable)
+		{
+			ListCell   *sc;
+
+			foreach(sc, cmd->d.alterTable.subcmds)
+			{
+				CollectedATSubcmd *sub = lfirst(sc);
+				AlterTableCmd *atc = (AlterTableCmd *) sub->parsetree;
+
+				if (IsA(atc, AlterTableCmd) && atc->subtype == AT_AttachPartition)
+				{
+					PartitionCmd *pc = (PartitionCmd *) atc->def;
+					Oid			part = RangeVarGetRelid(pc->name, NoLock, true);
+
+					if (OidIsValid(part))
+						tables = lappend_oid(tables, part);
+				}
+			}
+		}
 		MemoryContextSwitchTo(old);
 	}
 	gdpr_spi_finish();
@@ -110,7 +143,8 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 	if (SPI_execute("WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"          WHERE object_type = 'table' AND objsubid = 0), "
 					"r AS (DELETE FROM gdpr.constraint_rule WHERE rel IN (SELECT objid FROM d)), "
-					"m AS (DELETE FROM gdpr.marker WHERE rel IN (SELECT objid FROM d)) "
+					"m AS (DELETE FROM gdpr.marker WHERE rel IN (SELECT objid FROM d)), "
+					"f AS (DELETE FROM gdpr.registered_field WHERE rel IN (SELECT objid FROM d)) "
 					"DELETE FROM gdpr.registered_table WHERE rel IN (SELECT objid FROM d)",
 					false, 0) < 0)
 		elog(ERROR, "SPI_execute failed");

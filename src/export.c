@@ -456,7 +456,7 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 
 	CHECK_FOR_INTERRUPTS();
 	sql = psprintf("SELECT %s FROM %s WHERE %s", et->selectlist,
-				   gdpr_search_from_clause(et->relid), where);
+				   psprintf("%s t", gdpr_relation_from(et->relid)), where);
 	ret = gdpr_search_execute(sql, nargs, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "export query on %s failed: %s", et->relname,
@@ -519,7 +519,7 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 
 		appendStringInfo(&buf, "t.%s %s ANY ($%d::pg_catalog.text[]::%s[])",
 						 quote_identifier(et->neednames[idx[0]]),
-						 gdpr_search_eq_operator(typid, false), firstparam,
+						 gdpr_key_eq_operator(typid, false), firstparam,
 						 format_type_be_qualified(typid));
 		return buf.data;
 	}
@@ -536,7 +536,7 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%st.%s %s u.v%d", i > 0 ? " AND " : "",
 						 quote_identifier(et->neednames[idx[i]]),
-						 gdpr_search_eq_operator(et->needtypes[idx[i]], false), i + 1);
+						 gdpr_key_eq_operator(et->needtypes[idx[i]], false), i + 1);
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -720,7 +720,7 @@ table_json(ExportTable *et)
 	}
 	value_arrays(et->rowlist, et->key->nkeys, idx, arrays);
 	appendStringInfo(&sql, " FROM %s WHERE %s) s",
-					 gdpr_search_from_clause(et->relid),
+					 psprintf("%s t", gdpr_relation_from(et->relid)),
 					 match_clause(et, et->key->nkeys, idx, 1));
 
 	ret = gdpr_search_execute(sql.data, et->key->nkeys, types, arrays, 1);

@@ -76,9 +76,12 @@ extern void gdpr_become(Oid userid, GdprIdentity *saved);
 extern void gdpr_become_owner(Oid relid, GdprIdentity *saved);
 extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);
+extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
 extern Datum gdpr_list_to_text_array(List *strings);
+extern int	gdpr_plan_for_lookups(void);
+extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
 
@@ -110,7 +113,7 @@ extern char *gdpr_key_text_expr(GdprKey *key, const char *alias);
 extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam);
 extern char *gdpr_key_order_by(GdprKey *key, const char *alias);
 extern bool gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum);
-extern char *gdpr_key_eq_operator(Oid typid);
+extern char *gdpr_key_eq_operator(Oid typid, bool missing_ok);
 extern int	gdpr_key_pin_format(GdprKey *key);
 extern void gdpr_key_unpin_format(int nestlevel);
 

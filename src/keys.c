@@ -405,15 +405,18 @@ gdpr_key_text_expr(GdprKey *key, const char *alias)
 /*
  * gdpr_key_eq_operator
  *		"OPERATOR(schema.=)" for the default equality operator of a type, so
- *		that generated SQL never depends on search_path.
+ *		that generated SQL never depends on search_path.  A type without one
+ *		is an error, or NULL with missing_ok.
  */
 char *
-gdpr_key_eq_operator(Oid typid)
+gdpr_key_eq_operator(Oid typid, bool missing_ok)
 {
 	TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
 	HeapTuple	tup;
 	Oid			nspid;
 
+	if (!OidIsValid(tce->eq_opr) && missing_ok)
+		return NULL;
 	if (!OidIsValid(tce->eq_opr))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -441,7 +444,7 @@ gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam)
 	for (int i = 0; i < key->nkeys; i++)
 		appendStringInfo(&buf, "%s%s.%s %s $%d", i > 0 ? " AND " : "",
 						 quote_identifier(alias), quote_identifier(key->attnames[i]),
-						 gdpr_key_eq_operator(key->typids[i]), firstparam + i);
+						 gdpr_key_eq_operator(key->typids[i], false), firstparam + i);
 	return buf.data;
 }
 

@@ -81,56 +81,6 @@ typedef struct SearchHit
 } SearchHit;
 
 /*
- * gdpr_search_eq_operator
- *		"OPERATOR(schema.=)" naming the default equality operator of a type,
- *		so that generated SQL does not depend on search_path (the functions
- *		pin it to pg_catalog, where an extension type's operator is not).
- *
- * Returns palloc'd text, or NULL when the type has no default equality
- * operator and missing_ok is true; otherwise that is an error.
- */
-char *
-gdpr_search_eq_operator(Oid typid, bool missing_ok)
-{
-	TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
-	HeapTuple	tup;
-	Oid			nspid;
-
-	if (!OidIsValid(tce->eq_opr))
-	{
-		if (missing_ok)
-			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("could not identify an equality operator for type %s",
-						format_type_be(typid))));
-	}
-	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
-	nspid = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace;
-	ReleaseSysCache(tup);
-	return psprintf("OPERATOR(%s.=)", quote_identifier(get_namespace_name(nspid)));
-}
-
-/*
- * gdpr_search_from_clause
- *		"[ONLY] schema.table t": the FROM item for reading a registered table.
- *
- * A partitioned table is read whole (its partitions hold its rows); an
- * ordinary table is read with ONLY, so that rows of inheritance children,
- * which have keys of their own, are not mistaken for its rows.  Returns
- * palloc'd text.
- */
-char *
-gdpr_search_from_clause(Oid relid)
-{
-	return psprintf("%s%s t",
-					get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-					gdpr_relation_name(relid));
-}
-
-/*
  * gdpr_search_column_readable
  *		Whether the current user may SELECT a column of a table, through a
  *		table-level or a column-level privilege.
@@ -407,7 +357,7 @@ prepare_table(Oid relid, const char *term, List **casts)
 							col);
 		else
 		{
-			char	   *eq = gdpr_search_eq_operator(typid, true);
+			char	   *eq = gdpr_key_eq_operator(typid, true);
 			TermCast   *cast;
 
 			if (eq == NULL)
@@ -483,7 +433,7 @@ run_search(GdprSearchTable *st)
 	for (int i = 0; i < st->ncols; i++)
 		appendStringInfo(&sql, ", COALESCE(%s, false)", st->conds[i]);
 	appendStringInfo(&sql, " FROM %s WHERE %s ORDER BY %s",
-					 gdpr_search_from_clause(st->relid), st->where,
+					 psprintf("%s t", gdpr_relation_from(st->relid)), st->where,
 					 gdpr_key_order_by(st->key, "t"));
 
 	/* keys print the same in every session (see gdpr_key_pin_format) */
@@ -521,6 +471,22 @@ run_search(GdprSearchTable *st)
 }
 
 /*
+ * start_search
+ *		Common start of the set-returning search functions: set up the
+ *		materialised result and prepare the search for the term in argument
+ *		0.  NIL when there is nothing to search (a NULL or empty term, or no
+ *		table with search fields).
+ */
+static List *
+start_search(FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return NIL;
+	return gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
  * gdpr_search
  *		SQL: gdpr.search(term text) RETURNS TABLE(rel regclass, key text,
  *		matched name[])
@@ -536,10 +502,7 @@ gdpr_search(PG_FUNCTION_ARGS)
 	List	   *searches;
 	ListCell   *lc;
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
-	searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	searches = start_search(fcinfo);
 	if (searches == NIL)
 		PG_RETURN_VOID();
 
@@ -584,10 +547,7 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 	List	   *searches;
 	ListCell   *lc;
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
-	searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	searches = start_search(fcinfo);
 	if (searches == NIL)
 		PG_RETURN_VOID();
 

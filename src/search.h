@@ -36,9 +36,7 @@ typedef struct GdprSearchTable
 } GdprSearchTable;
 
 extern List *gdpr_search_prepare(const char *term);
-extern char *gdpr_search_from_clause(Oid relid);
 extern bool gdpr_search_column_readable(Oid relid, AttrNumber attnum);
-extern char *gdpr_search_eq_operator(Oid typid, bool missing_ok);
 extern int	gdpr_search_execute(const char *sql, int nargs, Oid *argtypes,
 								Datum *values, long tcount);
 

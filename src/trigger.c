@@ -165,21 +165,15 @@ leaf_tables(Oid relid)
 }
 
 /*
- * gdpr_trigger_attach
- *		Put the delete- and truncate-capture triggers on a newly registered
- *		table, unless it has them already (left by a restore, or cloned from
- *		a registered parent).
+ * attach_truncate_triggers
+ *		Give every leaf table of relid that lacks it the TRUNCATE-capture
+ *		trigger (statement triggers are not cloned to partitions).
  */
-void
-gdpr_trigger_attach(Oid relid)
+static void
+attach_truncate_triggers(Oid relid)
 {
 	ListCell   *lc;
 
-	/* a partition of a registered table has a clone of the row trigger */
-	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
-		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
-						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
-						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
 	foreach(lc, leaf_tables(relid))
 		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
 			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
@@ -188,27 +182,37 @@ gdpr_trigger_attach(Oid relid)
 }
 
 /*
+ * gdpr_trigger_attach
+ *		Put the delete- and truncate-capture triggers on a newly registered
+ *		table, unless it has them already (left by a restore, or cloned from
+ *		a registered parent).
+ */
+void
+gdpr_trigger_attach(Oid relid)
+{
+	/* a partition of a registered table has a clone of the row trigger */
+	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
+						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
+						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
+	attach_truncate_triggers(relid);
+}
+
+/*
  * gdpr_trigger_attach_partition
- *		Give every leaf partition of relid, a registered table or a partition
- *		of one, the TRUNCATE-capture trigger if it lacks it.  Does nothing
- *		for other tables.
+ *		Give a new partition of a registered table (every leaf of it) the
+ *		TRUNCATE-capture trigger if it lacks it.  Does nothing for other
+ *		tables.
  */
 void
 gdpr_trigger_attach_partition(Oid relid)
 {
-	ListCell   *lc;
-
 	char		relkind = get_rel_relkind(relid);
 
-	/* ATTACH PARTITION reports the parent; CREATE ... PARTITION OF the child */
 	if ((relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) ||
-		!OidIsValid(registered_ancestor(relid)))
+		!get_rel_relispartition(relid) || !OidIsValid(registered_ancestor(relid)))
 		return;
-	foreach(lc, leaf_tables(relid))
-		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
-			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
-							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
-							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+	attach_truncate_triggers(relid);
 }
 
 /*
@@ -516,7 +520,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 
 	gdpr_spi_connect();
 	entry = rel_entry(relid);
-	if (OidIsValid(entry->registered) && !gdpr_replaying)
+	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
 		gdpr_become_owner(relid, &saved);
@@ -585,6 +589,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		GdprIdentity saved;
 		int			rc;
 		int			level;
+		int			planlevel;
 		uint64		n;
 
 		if (rule->plan == NULL)
@@ -604,7 +609,9 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 
 		gdpr_become_owner(rule->child, &saved);
 		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
+		planlevel = gdpr_plan_for_lookups();
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
+		gdpr_plan_done(planlevel);
 		gdpr_key_unpin_format(level);
 		gdpr_unbecome(&saved);
 		if (rc < 0)

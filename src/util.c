@@ -169,6 +169,21 @@ gdpr_relation_name(Oid relid)
 }
 
 /*
+ * gdpr_relation_from
+ *		"[ONLY ]schema.table": how gdpr's statements name a registered table.
+ *
+ * A partitioned table is named whole (its partitions hold its rows); an
+ * ordinary one with ONLY, so that rows of inheritance children, which have
+ * keys of their own, are never taken for its rows.  Returns palloc'd SQL.
+ */
+char *
+gdpr_relation_from(Oid relid)
+{
+	return psprintf("%s%s", get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					gdpr_relation_name(relid));
+}
+
+/*
  * gdpr_check_table
  *		Check that relid is a table gdpr can work on and that the current
  *		user may change it (for_write) or at least is its owner.
@@ -292,4 +307,41 @@ gdpr_table_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * gdpr_plan_for_lookups
+ *		Make the planner use index lookups for the statement about to run.
+ *
+ * The per-row statements (one row anonymised, the rows referencing one
+ * deleted row) keep a generic plan for the whole session.  That plan is
+ * often first built while gdpr.marker is empty, and would then read the
+ * markers with a sequential scan and a hash anti-join for ever after, which
+ * makes a bulk DELETE quadratic as the markers grow.  Those statements only
+ * ever touch a few rows by key, so plan them with sequential scans, hash
+ * and merge joins discouraged.  Returns the GUC nesting level for
+ * gdpr_plan_done.
+ */
+int
+gdpr_plan_for_lookups(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * gdpr_plan_done
+ *		Undo gdpr_plan_for_lookups.
+ */
+void
+gdpr_plan_done(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
 }
