@@ -242,8 +242,11 @@ SELECT tgrelid::regclass AS rel, tgname,
 
 -- TRUNCATE of a registered table is logged: one delete event per row
 TRUNCATE gdpr.queue;
+SELECT count(*) AS comment_markers FROM gdpr.marker WHERE rel = 'comment'::regclass;
 TRUNCATE comment;
 SELECT kind, table_name, key FROM gdpr.queue ORDER BY key::integer;
+-- and the markers of the truncated rows go with them
+SELECT count(*) AS comment_markers FROM gdpr.marker WHERE rel = 'comment'::regclass;
 
 -- a partition created after registration gets the TRUNCATE trigger too
 CREATE TABLE visit (id integer, day date, ip inet, PRIMARY KEY (id, day))
@@ -267,15 +270,15 @@ DELETE FROM visit WHERE id = 2;
 SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
 DROP TABLE visit;
 
--- markers are kept by key: a new row that takes the key of an anonymised,
--- deleted row counts as anonymised until forced
+-- a deleted row's marker goes with it: a new row that takes the key of an
+-- anonymised, deleted row is not anonymised
 INSERT INTO person VALUES (45, 'Erin', 'erin@example.com', NULL, NULL, NULL);
 SELECT gdpr.anonymise('person', 45);
 DELETE FROM person WHERE id = 45;
 INSERT INTO person VALUES (45, 'Frank', 'frank@example.com', NULL, NULL, NULL);
 SELECT gdpr.is_anonymised('person', 45);
+SELECT name, email FROM person WHERE id = 45;
 SELECT gdpr.anonymise('person', 45);
-SELECT gdpr.anonymise('person', 45, force => true);
 SELECT name, email FROM person WHERE id = 45;
 
 ------------------------------------------------------------------------------
