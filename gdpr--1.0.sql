@@ -135,6 +135,9 @@ CREATE FUNCTION gdpr.log_truncate() RETURNS trigger
 CREATE FUNCTION gdpr.on_delete_anonymise_trigger() RETURNS trigger
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_trigger';
+CREATE FUNCTION gdpr.on_delete_anonymise_rows() RETURNS trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_rows';
 
 -- event triggers keeping the registry in step with DDL
 CREATE FUNCTION gdpr.ddl_command_end() RETURNS event_trigger

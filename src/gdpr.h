@@ -34,6 +34,9 @@
 #define GDPR_DELETE_TRIGGER		"gdpr_log_delete"
 #define GDPR_TRUNCATE_TRIGGER	"gdpr_log_truncate"
 #define GDPR_ODA_TRIGGER		"gdpr_on_delete_anonymise"
+/* capitalised so that it sorts, and fires, before "RI_ConstraintTrigger_a_..." */
+#define GDPR_ODA_SET_TRIGGER	"GDPR_on_delete_anonymise"
+#define GDPR_ODA_DELETED		"gdpr_deleted"	/* its transition table */
 
 /* ------------------------------------------------------------------------
  * guc.c

@@ -122,7 +122,7 @@ SELECT 'queue', seq, event_uuid, kind, table_name, key, occurred_at
   FROM gdpr.queue ORDER BY seq;
 SELECT 'state', reflected_id, last_shipped_at, last_error FROM gdpr.state;
 SELECT 'trigger', tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid)
-  FROM pg_trigger WHERE tgname LIKE 'gdpr%' ORDER BY 2, 3;
+  FROM pg_trigger WHERE tgname ILIKE 'gdpr%' ORDER BY 2, 3;
 };
 
 # The user data, and what is_anonymised answers for every key.
@@ -292,7 +292,7 @@ SELECT 'label', objtype, objname, label FROM pg_seclabels WHERE provider = 'gdpr
 SELECT 'comment', objoid::regclass::text, objsubid, description FROM pg_description
  WHERE classoid = 'pg_class'::regclass AND description LIKE '%gdpr:%' ORDER BY 2, 3;
 SELECT 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
-  FROM pg_trigger WHERE tgname LIKE 'gdpr%' ORDER BY 2, 3;
+  FROM pg_trigger WHERE tgname ILIKE 'gdpr%' ORDER BY 2, 3;
 };
 my $decl_catalog_sql = $decl_registry_sql . q{
 SELECT 'registered_table', rel::text, can_anonymise, export_fields, export_exclude,
