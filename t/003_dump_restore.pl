@@ -144,7 +144,7 @@ my $orig_catalog = $node->safe_psql('app', $catalog_sql);
 my $orig_data = $node->safe_psql('app', $data_sql);
 
 # the snapshot is not vacuous
-like($orig_catalog, qr/^trigger\|person\|gdpr_on_delete_anonymise\|O\|CREATE TRIGGER gdpr_on_delete_anonymise BEFORE DELETE ON public\.person /m,
+like($orig_catalog, qr/^trigger\|person\|GDPR_on_delete_anonymise\|O\|CREATE TRIGGER "GDPR_on_delete_anonymise" AFTER DELETE ON public\.person REFERENCING OLD TABLE AS gdpr_deleted /m,
 	'the ON DELETE ANONYMISE trigger is in the snapshot');
 like($orig_catalog, qr/^trigger\|payment_2025\|gdpr_log_truncate\|O\|CREATE TRIGGER gdpr_log_truncate BEFORE TRUNCATE ON public\.payment_2025 /m,
 	'the truncate trigger of a partition is in the snapshot');
