@@ -309,7 +309,8 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 		sql = gdpr_anonymise_statement(relid, table, key, NULL,
 									   gdpr_key_match_clause(key, "t", 1),
 									   f == 0, params);
-		entry->plan[f] = SPI_prepare(sql, params->n, params->types);
+		entry->plan[f] = SPI_prepare_cursor(sql, params->n, params->types,
+										   CURSOR_OPT_GENERIC_PLAN);
 		if (entry->plan[f] == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(entry->plan[f]) != 0)

@@ -37,7 +37,8 @@ static SPIPlanPtr mark_plan[2] = {NULL, NULL};	/* [force] */
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *types)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+	/* a generic plan: these fixed statements are never worth replanning */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -65,7 +66,11 @@ run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
+		/* the markers are found by key: never let a stale generic plan scan them */
+		int			planlevel = gdpr_plan_for_lookups();
+
 		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+		gdpr_plan_done(planlevel);
 	}
 	PG_FINALLY();
 	{

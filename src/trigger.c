@@ -383,7 +383,8 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params);
 	if (oda_per_row(relid))
 	{
-		rule->plan = SPI_prepare(sql, rule->params.n, rule->params.types);
+		rule->plan = SPI_prepare_cursor(sql, rule->params.n, rule->params.types,
+										CURSOR_OPT_GENERIC_PLAN);
 		if (rule->plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(rule->plan) != 0)

@@ -43,40 +43,22 @@ bool		gdpr_replaying = false;
  * gdpr_extension_owner
  *		Return the OID of the role that owns the gdpr extension.
  *
- * Errors out when the extension is not installed in this database.  Must be
- * called inside a transaction.
+ * That is the owner of the extension's own tables (CREATE EXTENSION makes
+ * its creator own them, REASSIGN OWNED moves both), which the syscache
+ * answers without a catalog scan: this runs for every deleted row.
+ * Errors out when the extension is not installed in this database.
  */
 Oid
 gdpr_extension_owner(void)
 {
-	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
-	static Oid	cached_owner = InvalidOid;
-	Oid			extoid;
-	HeapTuple	tuple;
-	Oid			owner;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
+	Oid			relid = get_relname_relid("queue", gdpr_schema_oid());
 
-	/* hot paths ask once per row: remember the answer for the transaction */
-	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
-		return cached_owner;
-
-	extoid = get_extension_oid(GDPR_EXTENSION_NAME, false);
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "could not find tuple for extension %u", extoid);
-	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	cached_lxid = MyProc->lxid;
-	cached_owner = owner;
-	return owner;
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"%s\" is not installed in this database",
+						GDPR_EXTENSION_NAME)));
+	return gdpr_table_owner(relid);
 }
 
 /*
