@@ -54,12 +54,15 @@ CREATE TABLE gdpr.constraint_rule (
 );
 SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', '');
 
--- one row per anonymised row
+-- one row per anonymised row.  The key leads the primary key on purpose:
+-- an index that could be searched by table alone tempts the planner, when
+-- its statistics say a table has few markers, into scanning all markers of
+-- the table for every row it anonymises.
 CREATE TABLE gdpr.marker (
     rel             regclass    NOT NULL,
     key             text        NOT NULL,
     anonymised_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (rel, key)
+    PRIMARY KEY (key, rel)
 );
 SELECT pg_catalog.pg_extension_config_dump('gdpr.marker', '');
 

@@ -383,12 +383,7 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params);
 	if (oda_per_row(relid))
 	{
-		rule->plan = SPI_prepare_cursor(sql, rule->params.n, rule->params.types,
-										CURSOR_OPT_GENERIC_PLAN);
-		if (rule->plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(rule->plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
+		rule->plan = gdpr_prepare_lookup_plan(sql, rule->params.n, rule->params.types);
 	}
 	else
 		rule->set_sql = MemoryContextStrdup(CacheMemoryContext, sql);
@@ -491,8 +486,7 @@ rel_entry(Oid relid)
 		ListCell   *lc;
 
 		foreach(lc, entry->rules)
-			if (((OdaRule *) lfirst(lc))->plan != NULL)
-				SPI_freeplan(((OdaRule *) lfirst(lc))->plan);
+			gdpr_retire_plan(((OdaRule *) lfirst(lc))->plan);
 	}
 	entry->valid = false;
 	entry->rules = NIL;
@@ -645,7 +639,6 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		GdprIdentity saved;
 		int			rc;
 		int			level;
-		int			planlevel;
 		uint64		n;
 
 		if (!rule->active || rule->plan == NULL)
@@ -665,9 +658,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 
 		gdpr_become_owner(rule->child, &saved);
 		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
-		planlevel = gdpr_plan_for_lookups();
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
-		gdpr_plan_done(planlevel);
 		gdpr_key_unpin_format(level);
 		gdpr_unbecome(&saved);
 		if (rc < 0)
