@@ -230,7 +230,8 @@ SELECT column_name, pii FROM gdpr.registered_columns
 ------------------------------------------------------------------------------
 -- the registered tables carry gdpr_log_delete (AFTER DELETE, row) and
 -- gdpr_log_truncate (BEFORE TRUNCATE, statement); the parent of an ON DELETE
--- ANONYMISE rule carries gdpr_on_delete_anonymise (BEFORE DELETE, row)
+-- ANONYMISE rule carries GDPR_on_delete_anonymise (AFTER DELETE, row, with a
+-- transition table: sorts before the foreign keys' RI_ConstraintTrigger_a_...)
 SELECT tgrelid::regclass AS rel, tgname,
        CASE WHEN tgtype & 2 <> 0 THEN 'BEFORE' ELSE 'AFTER' END AS timing,
        CASE WHEN tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS level,
@@ -239,6 +240,33 @@ SELECT tgrelid::regclass AS rel, tgname,
  WHERE tgrelid IN ('person'::regclass, 'comment'::regclass, 'address'::regclass)
    AND NOT tgisinternal
  ORDER BY tgrelid::regclass::text, tgname;
+
+-- a bulk DELETE: the set-based trigger anonymises the children of every
+-- deleted row before any foreign key's SET NULL
+INSERT INTO person VALUES (50, 'P50', 'p50@example.com', NULL, NULL, NULL),
+                          (51, 'P51', 'p51@example.com', NULL, NULL, NULL);
+INSERT INTO comment VALUES (50, 50, 'c50'), (51, 51, 'c51'), (52, 51, 'c52');
+DELETE FROM person WHERE id IN (50, 51);
+SELECT * FROM comment WHERE id >= 50 ORDER BY id;
+
+-- a partitioned parent gets the row-by-row form, a BEFORE DELETE trigger
+CREATE TABLE member (id integer PRIMARY KEY, name text) PARTITION BY RANGE (id);
+CREATE TABLE member_1 PARTITION OF member FOR VALUES FROM (1) TO (1000);
+CREATE TABLE post (id integer PRIMARY KEY,
+                   member_id integer REFERENCES member (id) ON DELETE SET NULL,
+                   signature text);
+SELECT gdpr.register('post', ARRAY['signature']);
+SELECT gdpr.on_delete_anonymise('post', 'post_member_id_fkey');
+SELECT tgrelid::regclass AS rel, tgname,
+       CASE WHEN tgtype & 2 <> 0 THEN 'BEFORE' ELSE 'AFTER' END AS timing
+  FROM pg_trigger
+ WHERE tgrelid IN ('member'::regclass, 'member_1'::regclass) AND tgname ILIKE 'gdpr%'
+ ORDER BY tgrelid::regclass::text, tgname;
+INSERT INTO member VALUES (1, 'Gwen');
+INSERT INTO post VALUES (1, 1, '-- Gwen, Cardiff');
+DELETE FROM member WHERE id = 1;
+SELECT *, gdpr.is_anonymised('post', id) FROM post;
+DROP TABLE post, member;
 
 -- TRUNCATE of a registered table is logged: one delete event per row
 TRUNCATE gdpr.queue;
