@@ -166,18 +166,23 @@ keys_of_result(uint64 n)
 }
 
 /*
- * run_as_table_owner
- *		Execute an anonymisation statement as the owner of relid.
+ * gdpr_anonymise_run
+ *		Execute an anonymisation statement (gdpr_anonymise_statement) as the
+ *		owner of relid, and mark the rows it changed.
  *
- * With plan NULL, sql is run once with params.  Returns SPI_processed; the
- * returned keys are in SPI_tuptable.  The caller is connected to SPI.
+ * With plan NULL, sql is run once with params.  The changed rows' keys are
+ * marked, and get 'anonymise' events when queue_event (see
+ * gdpr_events_mark for force).  Returns how many rows were changed.  The
+ * caller is connected to SPI; SPI_tuptable is not kept.
  */
-static uint64
-run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params)
+uint64
+gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params,
+				   bool queue_event, bool force)
 {
 	GdprIdentity saved;
 	int			rc;
 	int			level;
+	uint64		n;
 
 	gdpr_become_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
@@ -190,7 +195,10 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	gdpr_unbecome(&saved);
 	if (rc < 0)
 		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	n = SPI_processed;
+	if (n > 0)
+		gdpr_events_mark(relid, keys_of_result(n), queue_event, force);
+	return n;
 }
 
 /*
@@ -361,12 +369,9 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	params = entry->params[force ? 1 : 0];
 	for (int i = 0; i < key->nkeys; i++)
 		params.values[i] = values[i];
-	n = run_as_table_owner(relid, entry->plan[force ? 1 : 0], NULL, &params);
+	n = gdpr_anonymise_run(relid, entry->plan[force ? 1 : 0], NULL, &params, true, force);
 	if (n > 0)
-	{
-		gdpr_events_mark(relid, keys_of_result(n), true, force);
 		result = true;
-	}
 	else if (!row_exists(relid, key, values))
 		no_row_error(relid, keytext);
 	gdpr_spi_finish();
@@ -440,9 +445,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 		}
 		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
 									   where.data, !force, &params);
-		n = run_as_table_owner(relid, NULL, sql, &params);
-		if (n > 0)
-			gdpr_events_mark(relid, keys_of_result(n), true, force);
+		n = gdpr_anonymise_run(relid, NULL, sql, &params, true, force);
 		total += n;
 
 		if (skipped != NULL)
@@ -926,9 +929,7 @@ scrub_in_batches(Oid relid, int batch)
 			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where, true,
 													   &params);
 
-			n = run_as_table_owner(relid, NULL, sql, &params);
-			if (n > 0)
-				gdpr_events_mark(relid, keys_of_result(n), false, false);
+			n = gdpr_anonymise_run(relid, NULL, sql, &params, false, false);
 			total += n;
 			SPI_commit();
 			if (final)
