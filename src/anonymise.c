@@ -268,11 +268,11 @@ no_row_error(Oid relid, const char *keytext)
 
 /*
  * one_plan
- *		The cached single-row statement of relid (force or not), building it
- *		when the registry changed.
+ *		The cached single-row statement of relid (force or not), made when
+ *		first needed and again after any invalidation.
  */
 static OnePlanEntry *
-one_plan(Oid relid, GdprTable *table, GdprKey *key)
+one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 {
 	OnePlanEntry *entry;
 	bool		found;
@@ -289,19 +289,22 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 		CacheRegisterRelcacheCallback(plan_cache_callback, (Datum) 0);
 	}
 	entry = hash_search(one_plans, &relid, HASH_ENTER, &found);
-	if (found && entry->valid)
-		return entry;
-
-	if (found)
+	if (!found || !entry->valid)
 	{
-		for (int f = 0; f < 2; f++)
-			gdpr_retire_plan(entry->plan[f]);
+		if (found)
+		{
+			for (int f = 0; f < 2; f++)
+				gdpr_retire_plan(entry->plan[f]);
+		}
+		entry->plan[0] = entry->plan[1] = NULL;
+		entry->nkeys = key->nkeys;
+		entry->valid = true;
 	}
-	entry->valid = false;
-	entry->plan[0] = entry->plan[1] = NULL;
-	entry->nkeys = key->nkeys;
-	for (int f = 0; f < 2; f++)
+
+	/* each variant is made when first needed */
+	if (entry->plan[force ? 1 : 0] == NULL)
 	{
+		int			f = force ? 1 : 0;
 		GdprParams *params = &entry->params[f];
 		char	   *sql;
 		MemoryContext old;
@@ -311,21 +314,15 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 			gdpr_params_add(params, key->typids[i], (Datum) 0, false);
 		sql = gdpr_anonymise_statement(relid, table, key, NULL,
 									   gdpr_key_match_clause(key, "t", 1),
-									   f == 0, params);
-		entry->plan[f] = SPI_prepare_cursor(sql, params->n, params->types,
-										   CURSOR_OPT_GENERIC_PLAN);
-		if (entry->plan[f] == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(entry->plan[f]) != 0)
-			elog(ERROR, "SPI_keepplan failed");
+									   !force, params);
 		/* the methods' constants must outlive this call */
 		old = MemoryContextSwitchTo(CacheMemoryContext);
 		for (int i = key->nkeys; i < params->n; i++)
 			if (params->nulls[i] != 'n')
 				params->values[i] = datumCopy(params->values[i], false, -1);
 		MemoryContextSwitchTo(old);
+		entry->plan[f] = gdpr_prepare_lookup_plan(sql, params->n, params->types);
 	}
-	entry->valid = true;
 	return entry;
 }
 
@@ -365,7 +362,7 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 
-	entry = one_plan(relid, table, key);
+	entry = one_plan(relid, table, key, force);
 	params = entry->params[force ? 1 : 0];
 	for (int i = 0; i < key->nkeys; i++)
 		params.values[i] = values[i];
