@@ -149,7 +149,8 @@ COMMENT ON FUNCTION gdpr.key_exists(regclass, text)
     IS 'whether a row with this key exists in a registered table';
 CREATE FUNCTION gdpr.delete_key(rel regclass, key text) RETURNS boolean
     LANGUAGE C STRICT VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_delete_key';
 COMMENT ON FUNCTION gdpr.delete_key(regclass, text)
     IS 'delete the row with this key from a registered table; false if there is none';
@@ -212,7 +213,8 @@ COMMENT ON FUNCTION gdpr.drop_export_follow(regclass, name)
 CREATE FUNCTION gdpr.anonymise(rel regclass, key text, force boolean DEFAULT false)
     RETURNS boolean
     LANGUAGE C STRICT VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_anonymise';
 COMMENT ON FUNCTION gdpr.anonymise(regclass, text, boolean)
     IS 'anonymise the PII columns of one row; false if already anonymised or not allowed';
@@ -220,7 +222,8 @@ COMMENT ON FUNCTION gdpr.anonymise(regclass, text, boolean)
 CREATE FUNCTION gdpr.anonymise(rel regclass, key anyelement, force boolean DEFAULT false)
     RETURNS boolean
     LANGUAGE C STRICT VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_anonymise';
 COMMENT ON FUNCTION gdpr.anonymise(regclass, anyelement, boolean)
     IS 'anonymise the PII columns of one row, the key given in its own type';
@@ -228,7 +231,8 @@ COMMENT ON FUNCTION gdpr.anonymise(regclass, anyelement, boolean)
 CREATE FUNCTION gdpr.anonymise_many(rel regclass, keys text[], force boolean DEFAULT false)
     RETURNS bigint
     LANGUAGE C STRICT VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_anonymise_many';
 COMMENT ON FUNCTION gdpr.anonymise_many(regclass, text[], boolean)
     IS 'anonymise many rows set-based; returns how many rows were changed';
@@ -236,7 +240,8 @@ COMMENT ON FUNCTION gdpr.anonymise_many(regclass, text[], boolean)
 CREATE FUNCTION gdpr.anonymise_many(rel regclass, keys anyarray, force boolean DEFAULT false)
     RETURNS bigint
     LANGUAGE C STRICT VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_anonymise_many';
 COMMENT ON FUNCTION gdpr.anonymise_many(regclass, anyarray, boolean)
     IS 'anonymise many rows set-based, the keys given in their own type';
@@ -328,7 +333,8 @@ COMMENT ON FUNCTION gdpr.export_search(text)
 CREATE FUNCTION gdpr.anonymise_search(term text)
     RETURNS TABLE (rel regclass, anonymised bigint, skipped bigint)
     LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_anonymise_search';
 COMMENT ON FUNCTION gdpr.anonymise_search(text)
     IS 'anonymise every row that gdpr.search() finds';
@@ -340,7 +346,8 @@ COMMENT ON FUNCTION gdpr.anonymise_search(text)
 CREATE FUNCTION gdpr.anonymise_db(confirm text)
     RETURNS TABLE (rel regclass, anonymised bigint, skipped bigint)
     LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
     AS 'MODULE_PATHNAME', 'gdpr_anonymise_db';
 COMMENT ON FUNCTION gdpr.anonymise_db(text)
     IS 'anonymise every not yet anonymised row of every registered table';

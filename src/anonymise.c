@@ -1,7 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * anonymise.c
- *	  (being written)
+ *	  Anonymising rows: one by key, many by keys, and whole databases.
+ *
+ * Every anonymisation is one UPDATE of the PII columns only (the SET list
+ * names no other column, so triggers "BEFORE UPDATE OF other_col" stay quiet
+ * and HOT updates stay possible), which skips rows already marked unless
+ * forced and returns the keys it changed; the markers and the queued events
+ * for those keys follow in the same transaction (events.c).  The UPDATE runs
+ * as the owner of the table, as foreign-key actions do, after checking
+ * that the caller may update it.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,4 +20,776 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
 #include "gdpr.h"
+
+PG_FUNCTION_INFO_V1(gdpr_anonymise);
+PG_FUNCTION_INFO_V1(gdpr_anonymise_many);
+PG_FUNCTION_INFO_V1(gdpr_is_anonymised);
+PG_FUNCTION_INFO_V1(gdpr_key_exists);
+PG_FUNCTION_INFO_V1(gdpr_delete_key);
+PG_FUNCTION_INFO_V1(gdpr_anonymise_db);
+
+/* cached single-row statements of one table */
+typedef struct OnePlanEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	SPIPlanPtr	plan[2];		/* [force] */
+	GdprParams	params[2];		/* key params are filled per call */
+	int			nkeys;
+} OnePlanEntry;
+
+/* Local state */
+static HTAB *one_plans = NULL;
+
+/*
+ * gdpr_anonymise_invalidate
+ *		Forget the cached statements of relid (all when InvalidOid).
+ *
+ * Called on registry changes and from the relcache callback.  Plans are
+ * freed lazily when rebuilt.
+ */
+void
+gdpr_anonymise_invalidate(Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	OnePlanEntry *entry;
+
+	if (one_plans == NULL)
+		return;
+	hash_seq_init(&status, one_plans);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || entry->relid == relid)
+			entry->valid = false;
+}
+
+/*
+ * plan_cache_callback
+ *		Relcache callback forwarding to gdpr_anonymise_invalidate.
+ */
+static void
+plan_cache_callback(Datum arg, Oid relid)
+{
+	gdpr_anonymise_invalidate(relid);
+}
+
+/*
+ * gdpr_anonymise_statement
+ *		Build the statement that anonymises the rows of relid matching where.
+ *
+ * "UPDATE [ONLY] rel AS t SET <pii> = <method expr>, ... [FROM from] WHERE
+ * where [AND NOT EXISTS (marker)] RETURNING <key text>"; a table without PII
+ * columns gets the equivalent SELECT, so its rows are still marked.  params
+ * must already hold the parameters that where refers to; the methods'
+ * constants are appended to it.  Returns palloc'd SQL.
+ */
+char *
+gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
+						 const char *from, const char *where,
+						 bool skip_marked, GdprParams *params)
+{
+	StringInfoData buf;
+	StringInfoData set;
+	Relation	rel;
+	ListCell   *lc;
+	char	   *keyexpr = gdpr_key_text_expr(key, "t");
+	bool		partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
+
+	rel = table_open(relid, AccessShareLock);
+	initStringInfo(&set);
+	foreach(lc, table->fields)
+	{
+		GdprField  *field = lfirst(lc);
+
+		if (!field->pii)
+			continue;
+		appendStringInfo(&set, "%s%s = %s", set.len > 0 ? ", " : "",
+						 quote_identifier(field->attname),
+						 gdpr_method_expr(rel, key, field, "t", params));
+	}
+	table_close(rel, AccessShareLock);
+
+	initStringInfo(&buf);
+	if (set.len > 0)
+		appendStringInfo(&buf, "UPDATE %s%s AS t SET %s%s%s WHERE (%s)",
+						 partitioned ? "" : "ONLY ", gdpr_relation_name(relid),
+						 set.data, from ? " FROM " : "", from ? from : "", where);
+	else
+		appendStringInfo(&buf, "SELECT %s FROM %s%s AS t%s%s WHERE (%s)",
+						 keyexpr, partitioned ? "" : "ONLY ", gdpr_relation_name(relid),
+						 from ? ", " : "", from ? from : "", where);
+	if (skip_marked)
+		appendStringInfo(&buf,
+						 " AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
+						 " WHERE m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
+						 " AND m.key OPERATOR(pg_catalog.=) %s)",
+						 relid, keyexpr);
+	if (set.len > 0)
+		appendStringInfo(&buf, " RETURNING %s", keyexpr);
+	return buf.data;
+}
+
+/*
+ * keys_of_result
+ *		The first column (text) of SPI_tuptable as a text[] Datum.
+ */
+static Datum
+keys_of_result(uint64 n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool		isnull;
+
+	for (uint64 i = 0; i < n; i++)
+		elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+	return PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * run_as_table_owner
+ *		Execute an anonymisation statement as the owner of relid.
+ *
+ * With plan NULL, sql is run once with params.  Returns SPI_processed; the
+ * returned keys are in SPI_tuptable.  The caller is connected to SPI.
+ */
+static uint64
+run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params)
+{
+	GdprIdentity saved;
+	int			rc;
+
+	gdpr_become_owner(relid, &saved);
+	if (plan != NULL)
+		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
+	else
+		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
+								   params->nulls, false, 0);
+	gdpr_unbecome(&saved);
+	if (rc < 0)
+		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * registered_table
+ *		The registry entry of relid, or an error saying it is not registered.
+ */
+static GdprTable *
+registered_table(Oid relid)
+{
+	GdprTable  *table = gdpr_catalog_get_table(relid);
+
+	if (table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
+				 errhint("Register it with gdpr.register().")));
+	return table;
+}
+
+/*
+ * key_argument
+ *		The canonical key text of argument argno (text, or any type for the
+ *		anyelement overloads), filling values with the key's Datums.
+ */
+static char *
+key_argument(FunctionCallInfo fcinfo, int argno, GdprKey *key, Datum *values)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (argtype == TEXTOID || argtype == UNKNOWNOID || !OidIsValid(argtype))
+		return gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(argno)), values);
+	return gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(argno), argtype),
+						  values);
+}
+
+/*
+ * row_exists
+ *		Whether a row with the key in values exists in relid, read as the
+ *		current user.  The caller is connected to SPI.
+ */
+static bool
+row_exists(Oid relid, GdprKey *key, Datum *values)
+{
+	char	   *sql;
+	int			rc;
+
+	sql = psprintf("SELECT 1 FROM %s%s AS t WHERE %s",
+				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
+	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+/*
+ * no_row_error
+ *		The error for a key that matches no row.
+ */
+static void
+no_row_error(Oid relid, const char *keytext)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("relation \"%s\" has no row with key \"%s\"",
+					get_rel_name(relid), keytext)));
+}
+
+/*
+ * one_plan
+ *		The cached single-row statement of relid (force or not), building it
+ *		when the registry changed.
+ */
+static OnePlanEntry *
+one_plan(Oid relid, GdprTable *table, GdprKey *key)
+{
+	OnePlanEntry *entry;
+	bool		found;
+
+	if (one_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(OnePlanEntry);
+		ctl.hcxt = CacheMemoryContext;
+		one_plans = hash_create("gdpr anonymise plans", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(plan_cache_callback, (Datum) 0);
+	}
+	entry = hash_search(one_plans, &relid, HASH_ENTER, &found);
+	if (found && entry->valid)
+		return entry;
+
+	if (found)
+	{
+		for (int f = 0; f < 2; f++)
+			if (entry->plan[f] != NULL)
+				SPI_freeplan(entry->plan[f]);
+	}
+	entry->valid = false;
+	entry->plan[0] = entry->plan[1] = NULL;
+	entry->nkeys = key->nkeys;
+	for (int f = 0; f < 2; f++)
+	{
+		GdprParams *params = &entry->params[f];
+		char	   *sql;
+		MemoryContext old;
+
+		memset(params, 0, sizeof(GdprParams));
+		for (int i = 0; i < key->nkeys; i++)
+			gdpr_params_add(params, key->typids[i], (Datum) 0, false);
+		sql = gdpr_anonymise_statement(relid, table, key, NULL,
+									   gdpr_key_match_clause(key, "t", 1),
+									   f == 0, params);
+		entry->plan[f] = SPI_prepare(sql, params->n, params->types);
+		if (entry->plan[f] == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(entry->plan[f]) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		/* the methods' constants must outlive this call */
+		old = MemoryContextSwitchTo(CacheMemoryContext);
+		for (int i = key->nkeys; i < params->n; i++)
+			if (params->nulls[i] != 'n')
+				params->values[i] = datumCopy(params->values[i], false, -1);
+		MemoryContextSwitchTo(old);
+	}
+	entry->valid = true;
+	return entry;
+}
+
+/*
+ * gdpr_anonymise
+ *		gdpr.anonymise(rel, key text | anyelement, force): anonymise one row.
+ *
+ * Returns true when the row was anonymised now; false when it was already
+ * anonymised (and not forced) or its table has can_anonymise = false.  A
+ * key that matches no row is an error.
+ */
+Datum
+gdpr_anonymise(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	bool		force = PG_GETARG_BOOL(2);
+	GdprTable  *table;
+	GdprKey    *key;
+	Datum		values[INDEX_MAX_KEYS];
+	char	   *keytext;
+	OnePlanEntry *entry;
+	GdprParams	params;
+	uint64		n;
+	bool		result = false;
+
+	gdpr_check_table(relid, true);
+	table = registered_table(relid);
+	key = gdpr_key_lookup(relid, false);
+	keytext = key_argument(fcinfo, 1, key, values);
+
+	gdpr_spi_connect();
+	if (!table->can_anonymise)
+	{
+		if (!row_exists(relid, key, values))
+			no_row_error(relid, keytext);
+		gdpr_spi_finish();
+		PG_RETURN_BOOL(false);
+	}
+
+	entry = one_plan(relid, table, key);
+	params = entry->params[force ? 1 : 0];
+	for (int i = 0; i < key->nkeys; i++)
+		params.values[i] = values[i];
+	n = run_as_table_owner(relid, entry->plan[force ? 1 : 0], NULL, &params);
+	if (n > 0)
+	{
+		gdpr_events_mark(relid, keys_of_result(n), true);
+		result = true;
+	}
+	else if (!row_exists(relid, key, values))
+		no_row_error(relid, keytext);
+	gdpr_spi_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * anonymise_key_array
+ *		Anonymise the rows whose (parsed) keys are in keyvalues[col][row],
+ *		set-based in batches of gdpr.anonymise_batch_size.
+ *
+ * Returns the number of rows changed; *skipped (if not NULL) gets the
+ * number of keys that matched a row but were not changed (already
+ * anonymised).  The caller is connected to SPI.
+ */
+static int64
+anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues,
+					int nrows, bool force, int64 *skipped)
+{
+	int64		total = 0;
+	int64		existing = 0;
+	int			batch = Max(gdpr_anonymise_batch_size, 1);
+
+	for (int start = 0; start < nrows; start += batch)
+	{
+		int			count = Min(batch, nrows - start);
+		GdprParams	params;
+		StringInfoData from;
+		StringInfoData where;
+		char	   *sql;
+		uint64		n;
+
+		memset(&params, 0, sizeof(params));
+		initStringInfo(&from);
+		initStringInfo(&where);
+		for (int c = 0; c < key->nkeys; c++)
+		{
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			Oid			arraytype = get_array_type(key->typids[c]);
+
+			if (!OidIsValid(arraytype))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("key column \"%s\" has a type without array type",
+								key->attnames[c])));
+			get_typlenbyvalalign(key->typids[c], &typlen, &typbyval, &typalign);
+			gdpr_params_add(&params, arraytype,
+							PointerGetDatum(construct_array(keyvalues[c] + start, count,
+															key->typids[c], typlen,
+															typbyval, typalign)),
+							false);
+		}
+		if (key->nkeys == 1)
+			appendStringInfo(&where, "t.%s %s ANY ($1)", quote_identifier(key->attnames[0]),
+							 gdpr_key_eq_operator(key->typids[0]));
+		else
+		{
+			appendStringInfoString(&from, "ROWS FROM (");
+			for (int c = 0; c < key->nkeys; c++)
+				appendStringInfo(&from, "%spg_catalog.unnest($%d)", c > 0 ? ", " : "", c + 1);
+			appendStringInfoString(&from, ") AS k(");
+			for (int c = 0; c < key->nkeys; c++)
+				appendStringInfo(&from, "%sc%d", c > 0 ? ", " : "", c + 1);
+			appendStringInfoString(&from, ")");
+			for (int c = 0; c < key->nkeys; c++)
+				appendStringInfo(&where, "%st.%s %s k.c%d", c > 0 ? " AND " : "",
+								 quote_identifier(key->attnames[c]),
+								 gdpr_key_eq_operator(key->typids[c]), c + 1);
+		}
+		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
+									   where.data, !force, &params);
+		n = run_as_table_owner(relid, NULL, sql, &params);
+		if (n > 0)
+			gdpr_events_mark(relid, keys_of_result(n), true);
+		total += n;
+
+		if (skipped != NULL)
+		{
+			/* how many of these keys name a row at all */
+			char	   *countsql;
+
+			countsql = psprintf("SELECT pg_catalog.count(*) FROM %s%s AS t%s%s WHERE %s",
+								get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+								gdpr_relation_name(relid),
+								from.len ? ", " : "", from.len ? from.data : "", where.data);
+			if (SPI_execute_with_args(countsql, key->nkeys, params.types, params.values,
+									  NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_with_args failed");
+			existing += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1,
+													&(bool) {false}));
+		}
+	}
+	if (skipped != NULL)
+		*skipped = existing - total;
+	return total;
+}
+
+/*
+ * parse_keys
+ *		Parse key texts into per-column Datum arrays (deduplicated by their
+ *		canonical text).  Returns the number of distinct keys.
+ */
+static int
+parse_keys(GdprKey *key, List *keytexts, Datum ***keyvalues_out)
+{
+	int			n = list_length(keytexts);
+	Datum	  **keyvalues = palloc(sizeof(Datum *) * key->nkeys);
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	int			count = 0;
+	ListCell   *lc;
+
+	for (int c = 0; c < key->nkeys; c++)
+		keyvalues[c] = palloc(sizeof(Datum) * Max(n, 1));
+	ctl.keysize = NAMEDATALEN * 4;
+	ctl.entrysize = NAMEDATALEN * 4;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("gdpr keys", Max(n, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, keytexts)
+	{
+		Datum		values[INDEX_MAX_KEYS];
+		char	   *canonical = gdpr_key_parse(key, lfirst(lc), values);
+		bool		found = false;
+
+		if (strlen(canonical) < NAMEDATALEN * 4)
+			(void) hash_search(seen, canonical, HASH_ENTER, &found);
+		if (found)
+			continue;
+		for (int c = 0; c < key->nkeys; c++)
+			keyvalues[c][count] = values[c];
+		count++;
+	}
+	hash_destroy(seen);
+	*keyvalues_out = keyvalues;
+	return count;
+}
+
+/*
+ * gdpr_anonymise_keys
+ *		Anonymise the rows of relid named by the key texts (a List of C
+ *		strings), skipping rows already anonymised unless force.
+ *
+ * Returns how many rows were changed; *skipped gets how many matching rows
+ * were left alone (already anonymised, or all of them when the table has
+ * can_anonymise = false).  Keys that match no row are ignored.
+ */
+int64
+gdpr_anonymise_keys(Oid relid, List *keytexts, bool force, int64 *skipped)
+{
+	GdprTable  *table;
+	GdprKey    *key;
+	Datum	  **keyvalues;
+	int			nrows;
+	int64		result = 0;
+	int64		dummy;
+
+	if (skipped == NULL)
+		skipped = &dummy;
+	*skipped = 0;
+	gdpr_check_table(relid, true);
+	table = registered_table(relid);
+	key = gdpr_key_lookup(relid, false);
+	nrows = parse_keys(key, keytexts, &keyvalues);
+
+	gdpr_spi_connect();
+	if (!table->can_anonymise)
+	{
+		for (int i = 0; i < nrows; i++)
+		{
+			Datum		values[INDEX_MAX_KEYS];
+
+			for (int c = 0; c < key->nkeys; c++)
+				values[c] = keyvalues[c][i];
+			if (row_exists(relid, key, values))
+				(*skipped)++;
+		}
+	}
+	else if (nrows > 0)
+		result = anonymise_key_array(relid, table, key, keyvalues, nrows, force, skipped);
+	gdpr_spi_finish();
+	return result;
+}
+
+/*
+ * gdpr_anonymise_many
+ *		gdpr.anonymise_many(rel, keys text[] | anyarray, force): anonymise
+ *		many rows set-based; returns how many rows were changed.
+ *
+ * Keys that match no row are ignored; NULL elements are an error.
+ */
+Datum
+gdpr_anonymise_many(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	bool		force = PG_GETARG_BOOL(2);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	List	   *keytexts = NIL;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Oid			typoutput;
+	bool		isvarlena;
+	GdprTable  *table;
+
+	gdpr_check_table(relid, true);
+	table = registered_table(relid);
+	if (!table->can_anonymise)
+		PG_RETURN_INT64(0);
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	getTypeOutputInfo(elemtype, &typoutput, &isvarlena);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("keys must not contain null values")));
+		keytexts = lappend(keytexts, elemtype == TEXTOID ?
+						   TextDatumGetCString(elems[i]) :
+						   OidOutputFunctionCall(typoutput, elems[i]));
+	}
+	PG_RETURN_INT64(gdpr_anonymise_keys(relid, keytexts, force, NULL));
+}
+
+/*
+ * gdpr_is_anonymised
+ *		gdpr.is_anonymised(rel, key text | anyelement)
+ */
+Datum
+gdpr_is_anonymised(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	GdprKey    *key;
+	Datum		values[INDEX_MAX_KEYS];
+	char	   *keytext;
+	Oid			types[2] = {REGCLASSOID, TEXTOID};
+	Datum		args[2];
+	bool		result;
+
+	(void) registered_table(relid);
+	key = gdpr_key_lookup(relid, false);
+	keytext = key_argument(fcinfo, 1, key, values);
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = CStringGetTextDatum(keytext);
+	gdpr_spi_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM gdpr.marker WHERE rel = $1 AND key = $2",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	result = SPI_processed > 0;
+	gdpr_spi_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * gdpr_key_exists
+ *		gdpr.key_exists(rel, key): whether a row with this key exists (read
+ *		as the caller).  Used by gdpr.rerun().
+ */
+Datum
+gdpr_key_exists(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	Datum		values[INDEX_MAX_KEYS];
+	bool		result;
+
+	(void) gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
+	gdpr_spi_connect();
+	result = row_exists(relid, key, values);
+	gdpr_spi_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * gdpr_delete_key
+ *		gdpr.delete_key(rel, key): delete the row with this key (as the
+ *		caller, so privileges and triggers apply as for any DELETE).
+ *		Returns false when there was no such row.  Used by gdpr.rerun().
+ */
+Datum
+gdpr_delete_key(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	Datum		values[INDEX_MAX_KEYS];
+	char	   *sql;
+	int			rc;
+	bool		result;
+
+	(void) gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
+	sql = psprintf("DELETE FROM %s%s AS t WHERE %s",
+				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
+	gdpr_spi_connect();
+	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	result = SPI_processed > 0;
+	gdpr_spi_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * count_rows
+ *		Number of rows of relid (as the current user).  The caller is
+ *		connected to SPI.
+ */
+static int64
+count_rows(Oid relid)
+{
+	bool		isnull;
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s%s",
+							   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+							   gdpr_relation_name(relid));
+
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * anonymise_table
+ *		Anonymise every not yet anonymised row of a registered table in one
+ *		pass, marking them without queuing events.  The UPDATE's returned
+ *		keys are read through a cursor in batches, so memory stays bounded
+ *		whatever the table's size.  Returns the rows changed.
+ */
+static int64
+anonymise_table(Oid relid, GdprTable *table)
+{
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	GdprParams	params;
+	char	   *sql;
+	Portal		portal;
+	GdprIdentity saved;
+	int64		total = 0;
+	int			batch = Max(gdpr_anonymise_batch_size, 1);
+
+	memset(&params, 0, sizeof(params));
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params);
+
+	/* the statement runs to completion at the first fetch, as the owner */
+	gdpr_become_owner(relid, &saved);
+	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
+									   params.nulls, false, 0);
+	SPI_cursor_fetch(portal, true, batch);
+	gdpr_unbecome(&saved);
+	while (SPI_processed > 0)
+	{
+		uint64		n = SPI_processed;
+
+		gdpr_events_mark(relid, keys_of_result(n), false);
+		total += n;
+		SPI_freetuptable(SPI_tuptable);
+		SPI_cursor_fetch(portal, true, batch);
+	}
+	SPI_cursor_close(portal);
+	return total;
+}
+
+/*
+ * gdpr_anonymise_db
+ *		gdpr.anonymise_db(confirm): anonymise every not yet anonymised row of
+ *		every registered table that may be anonymised, one pass per table,
+ *		reporting every registered table.
+ *
+ * Guarded twice: the superuser-only setting gdpr.allow_anonymise_db and
+ * confirm = current_database().  Writes no events to the log.  A NOTICE
+ * per table shows progress.
+ */
+Datum
+gdpr_anonymise_db(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *dbname = get_database_name(MyDatabaseId);
+	List	   *tables;
+	ListCell   *lc;
+	int			done = 0;
+
+	if (!gdpr_allow_anonymise_db)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("anonymising the whole database is not allowed"),
+				 errdetail("gdpr.anonymise_db() overwrites the personal data of every registered table."),
+				 errhint("A superuser must SET gdpr.allow_anonymise_db = on first.")));
+	if (PG_ARGISNULL(0) || strcmp(text_to_cstring(PG_GETARG_TEXT_PP(0)), dbname) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("confirm must be the name of the current database, \"%s\"", dbname),
+				 errdetail("This guards against scrubbing the wrong database.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	tables = gdpr_catalog_registered_tables();
+	gdpr_spi_connect();
+	foreach(lc, tables)
+	{
+		Oid			relid = lfirst_oid(lc);
+		GdprTable  *table = gdpr_catalog_get_table(relid);
+		int64		rows;
+		int64		changed = 0;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		done++;
+		if (table == NULL)
+			continue;
+		gdpr_check_table(relid, true);
+		rows = count_rows(relid);
+		if (table->can_anonymise)
+			changed = anonymise_table(relid, table);
+		ereport(NOTICE,
+				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
+						done, list_length(tables), gdpr_relation_name(relid),
+						(long long) changed, (long long) (rows - changed))));
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = Int64GetDatum(changed);
+		values[2] = Int64GetDatum(rows - changed);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	gdpr_spi_finish();
+	return (Datum) 0;
+}

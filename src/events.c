@@ -1,7 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * events.c
- *	  (being written)
+ *	  The outbox: markers of anonymised rows and events queued for the log.
+ *
+ * Events are written to gdpr.queue in the transaction that made the change,
+ * so a rollback leaves none and a commit makes them durable with the data;
+ * the log worker ships them later.  The statements here are fixed and fully
+ * qualified, prepared once per backend, and run as the extension's owner:
+ * users have no privileges on the queue or the markers.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,4 +18,150 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
 #include "gdpr.h"
+
+/* Local state: plans prepared once per backend */
+static SPIPlanPtr queue_one_plan = NULL;
+static SPIPlanPtr queue_many_plan = NULL;
+static SPIPlanPtr mark_plan = NULL;
+
+/*
+ * prepare_kept
+ *		Prepare and keep a plan for one of the fixed statements.
+ */
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * run_as_owner
+ *		Execute a kept plan as the extension's owner.
+ *
+ * Only the user ID changes: the plans are fully qualified and contain no
+ * user code, so no search_path pinning is needed on this hot path.
+ */
+static void
+run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile int rc = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(gdpr_extension_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * gdpr_events_queue
+ *		Queue one event (kind 'delete' or 'anonymise') for a row of relid.
+ *
+ * Nothing is queued while gdpr.rerun() replays the log.  Must be called
+ * inside a transaction; connects to SPI itself.
+ */
+void
+gdpr_events_queue(const char *kind, Oid relid, const char *key)
+{
+	Datum		values[3];
+
+	if (gdpr_replaying)
+		return;
+	gdpr_spi_connect();
+	if (queue_one_plan == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+		queue_one_plan = prepare_kept("INSERT INTO gdpr.queue (kind, table_name, key) "
+									  "VALUES ($1, $2, $3)", 3, types);
+	}
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
+	values[2] = CStringGetTextDatum(key);
+	run_as_owner(queue_one_plan, values, NULL);
+	gdpr_spi_finish();
+}
+
+/*
+ * gdpr_events_queue_many
+ *		Queue one event of kind for each key of the text[] keys.
+ */
+void
+gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
+{
+	Datum		values[3];
+
+	if (gdpr_replaying)
+		return;
+	gdpr_spi_connect();
+	if (queue_many_plan == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+
+		queue_many_plan = prepare_kept("INSERT INTO gdpr.queue (kind, table_name, key) "
+									   "SELECT $1, $2, k FROM pg_catalog.unnest($3) AS k",
+									   3, types);
+	}
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
+	values[2] = keys;
+	run_as_owner(queue_many_plan, values, NULL);
+	gdpr_spi_finish();
+}
+
+/*
+ * gdpr_events_mark
+ *		Record the rows named by the text[] keys as anonymised, and queue an
+ *		'anonymise' event for each when queue_event and gdpr.log_anonymise
+ *		are on (and no replay is running).
+ */
+void
+gdpr_events_mark(Oid relid, Datum keys, bool queue_event)
+{
+	Datum		values[4];
+
+	gdpr_spi_connect();
+	if (mark_plan == NULL)
+	{
+		Oid			types[4] = {REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID};
+
+		mark_plan = prepare_kept("WITH m AS ("
+								 " INSERT INTO gdpr.marker AS m (rel, key)"
+								 " SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+								 " ON CONFLICT (rel, key) DO UPDATE"
+								 " SET anonymised_at = pg_catalog.now())"
+								 "INSERT INTO gdpr.queue (kind, table_name, key)"
+								 " SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
+								 " WHERE $4",
+								 4, types);
+	}
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = keys;
+	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
+	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying);
+	run_as_owner(mark_plan, values, NULL);
+	gdpr_spi_finish();
+}

@@ -71,7 +71,9 @@ extern bool gdpr_replaying;
 
 extern Oid	gdpr_extension_owner(void);
 extern Oid	gdpr_schema_oid(void);
+extern Oid	gdpr_table_owner(Oid relid);
 extern void gdpr_become(Oid userid, GdprIdentity *saved);
+extern void gdpr_become_owner(Oid relid, GdprIdentity *saved);
 extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
@@ -106,6 +108,7 @@ extern char *gdpr_key_text_expr(GdprKey *key, const char *alias);
 extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam);
 extern char *gdpr_key_order_by(GdprKey *key, const char *alias);
 extern bool gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum);
+extern char *gdpr_key_eq_operator(Oid typid);
 
 /* ------------------------------------------------------------------------
  * catalog.c: the registry
@@ -130,6 +133,7 @@ typedef struct GdprTable
 	List	   *export_exclude; /* char * */
 } GdprTable;
 
+extern void gdpr_catalog_init(void);
 extern GdprTable *gdpr_catalog_get_table(Oid relid);
 extern List *gdpr_catalog_registered_tables(void);
 extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
@@ -179,6 +183,9 @@ extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnul
  * anonymise.c
  * ------------------------------------------------------------------------
  */
+extern char *gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
+									  const char *from, const char *where,
+									  bool skip_marked, GdprParams *params);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
 extern void gdpr_anonymise_invalidate(Oid relid);

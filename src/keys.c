@@ -1,7 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * keys.c
- *	  (being written)
+ *	  Primary keys of registered tables and the canonical text of a key.
+ *
+ * A row is named by its key as text: the key column's output-function text,
+ * or for a multi-column key the row literal of the key columns, e.g.
+ * '(7,2024-01-01)'.  Input is matched by value: text given by a user is
+ * parsed with the key types' input functions and printed again, so '042'
+ * and '42' name the same integer row and the stored/logged text is always
+ * the canonical one.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,4 +19,366 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
 #include "gdpr.h"
+
+/* an entry of the key cache */
+typedef struct KeyCacheEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	GdprKey    *key;			/* NULL: no primary key */
+} KeyCacheEntry;
+
+/* Local state */
+static HTAB *key_cache = NULL;
+
+/*
+ * key_cache_invalidate
+ *		Relcache callback: forget the key of relid (all when InvalidOid).
+ *
+ * Old entries are not freed: a caller may still hold one for the rest of its
+ * statement.  They are small and invalidations of keys are rare.
+ */
+static void
+key_cache_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	KeyCacheEntry *entry;
+
+	hash_seq_init(&status, key_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || entry->relid == relid)
+			entry->valid = false;
+}
+
+/*
+ * build_key
+ *		Read the primary key of relid from the relcache into a GdprKey
+ *		allocated in CacheMemoryContext; NULL when there is none.
+ */
+static GdprKey *
+build_key(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	GdprKey    *key;
+	Relation	idx;
+	MemoryContext old;
+
+	if (!OidIsValid(pkoid))
+	{
+		table_close(rel, AccessShareLock);
+		return NULL;
+	}
+
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	key = palloc0(sizeof(GdprKey));
+	key->relid = relid;
+	idx = index_open(pkoid, AccessShareLock);
+	key->nkeys = idx->rd_index->indnkeyatts;
+	for (int i = 0; i < key->nkeys; i++)
+	{
+		AttrNumber	attnum = idx->rd_index->indkey.values[i];
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+		bool		isvarlena;
+
+		key->attnums[i] = attnum;
+		key->attnames[i] = pstrdup(NameStr(att->attname));
+		key->typids[i] = att->atttypid;
+		key->typmods[i] = att->atttypmod;
+		getTypeOutputInfo(att->atttypid, &key->typoutput[i], &isvarlena);
+		getTypeInputInfo(att->atttypid, &key->typinput[i], &key->typioparam[i]);
+	}
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	if (key->nkeys > 1)
+	{
+		TupleDesc	tupdesc = CreateTemplateTupleDesc(key->nkeys);
+
+		for (int i = 0; i < key->nkeys; i++)
+			TupleDescInitEntry(tupdesc, (AttrNumber) (i + 1), key->attnames[i],
+							   key->typids[i], key->typmods[i], 0);
+		key->tupdesc = BlessTupleDesc(tupdesc);
+	}
+	MemoryContextSwitchTo(old);
+	return key;
+}
+
+/*
+ * gdpr_key_lookup
+ *		Describe the primary key of a table.
+ *
+ * Returns a cached GdprKey (do not modify or free it; it stays valid for the
+ * current statement), or NULL when the table has no primary key and
+ * missing_ok is true; otherwise a missing key is an error.  For keys of
+ * more than one column a blessed row type of the key columns is built, so
+ * that row literals can be parsed and printed.
+ */
+GdprKey *
+gdpr_key_lookup(Oid relid, bool missing_ok)
+{
+	KeyCacheEntry *entry;
+	bool		found;
+
+	if (key_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(KeyCacheEntry);
+		ctl.hcxt = CacheMemoryContext;
+		key_cache = hash_create("gdpr key cache", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(key_cache_invalidate, (Datum) 0);
+	}
+	entry = hash_search(key_cache, &relid, HASH_ENTER, &found);
+	if (!found || !entry->valid)
+	{
+		entry->valid = false;
+		entry->key = build_key(relid);
+		entry->valid = true;
+	}
+	if (entry->key == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no primary key", get_rel_name(relid)),
+				 errdetail("gdpr identifies a row by its primary key."),
+				 errhint("Add a primary key to the table first.")));
+	return entry->key;
+}
+
+/*
+ * gdpr_key_parse
+ *		Parse a key given as text into the key columns' values.
+ *
+ * Fills values[0 .. nkeys-1] and returns the canonical text of the key
+ * (palloc'd).  Malformed input fails with the input function's own error
+ * (e.g. invalid_text_representation); a NULL part of a row literal fails
+ * with null_value_not_allowed.
+ */
+char *
+gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
+{
+	if (key->nkeys == 1)
+	{
+		values[0] = OidInputFunctionCall(key->typinput[0], (char *) text,
+										 key->typioparam[0], key->typmods[0]);
+		return OidOutputFunctionCall(key->typoutput[0], values[0]);
+	}
+	else
+	{
+		Datum		rec;
+		HeapTupleHeader td;
+		HeapTupleData tmptup;
+		bool		nulls[INDEX_MAX_KEYS];
+
+		/* record_in/out cache in fn_extra: they need a real FmgrInfo */
+		rec = OidInputFunctionCall(F_RECORD_IN, (char *) text, RECORDOID,
+								   key->tupdesc->tdtypmod);
+		td = DatumGetHeapTupleHeader(rec);
+		tmptup.t_len = HeapTupleHeaderGetDatumLength(td);
+		ItemPointerSetInvalid(&(tmptup.t_self));
+		tmptup.t_tableOid = InvalidOid;
+		tmptup.t_data = td;
+		heap_deform_tuple(&tmptup, key->tupdesc, values, nulls);
+		for (int i = 0; i < key->nkeys; i++)
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("key \"%s\" has a null value in column \"%s\"",
+								text, key->attnames[i])));
+		return OidOutputFunctionCall(F_RECORD_OUT, rec);
+	}
+}
+
+/*
+ * gdpr_key_from_datum
+ *		Canonical key text of a key given as a value of type typid (the
+ *		anyelement overloads).
+ *
+ * The value is printed with its type's output function and parsed as key
+ * text, so an integer given for a bigint key, or a row for a multi-column
+ * key, is accepted.  Returns palloc'd text.
+ */
+char *
+gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid)
+{
+	Oid			typoutput;
+	bool		isvarlena;
+	Datum		values[INDEX_MAX_KEYS];
+
+	if (key->nkeys == 1 && typid == key->typids[0])
+		return OidOutputFunctionCall(key->typoutput[0], value);
+
+	getTypeOutputInfo(typid, &typoutput, &isvarlena);
+	return gdpr_key_parse(key, OidOutputFunctionCall(typoutput, value), values);
+}
+
+/*
+ * gdpr_key_from_tuple
+ *		Canonical key text of a stored row.
+ *
+ * tupdesc must be the descriptor of the relation the key was looked up for
+ * (attnums of a partition may differ from its parent's).  Returns palloc'd
+ * text.
+ */
+char *
+gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+
+	for (int i = 0; i < key->nkeys; i++)
+	{
+		values[i] = heap_getattr(tuple, key->attnums[i], tupdesc, &nulls[i]);
+		if (nulls[i])
+			elog(ERROR, "primary key column \"%s\" is null", key->attnames[i]);
+	}
+	if (key->nkeys == 1)
+		return OidOutputFunctionCall(key->typoutput[0], values[0]);
+
+	return OidOutputFunctionCall(F_RECORD_OUT,
+								 HeapTupleGetDatum(heap_form_tuple(key->tupdesc, values, nulls)));
+}
+
+/*
+ * qualified_function_name
+ *		Quoted, schema-qualified name of a function, for generated SQL.
+ */
+static char *
+qualified_function_name(Oid funcid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_func_namespace(funcid)),
+									  get_func_name(funcid));
+}
+
+/*
+ * gdpr_key_text_expr
+ *		SQL expression that yields the canonical key text of the row named
+ *		by alias, computed exactly as gdpr_key_parse/gdpr_key_from_tuple do.
+ *
+ * Returns palloc'd SQL text.
+ */
+char *
+gdpr_key_text_expr(GdprKey *key, const char *alias)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (key->nkeys == 1)
+	{
+		Oid			typid = key->typids[0];
+
+		/* for these the cast to text is the output function */
+		if (typid == INT2OID || typid == INT4OID || typid == INT8OID ||
+			typid == TEXTOID || typid == VARCHAROID || typid == UUIDOID ||
+			typid == NUMERICOID)
+			appendStringInfo(&buf, "%s.%s::pg_catalog.text", quote_identifier(alias),
+							 quote_identifier(key->attnames[0]));
+		else
+			appendStringInfo(&buf, "pg_catalog.textin(%s(%s.%s))",
+							 qualified_function_name(key->typoutput[0]),
+							 quote_identifier(alias),
+							 quote_identifier(key->attnames[0]));
+	}
+	else
+	{
+		appendStringInfoString(&buf, "pg_catalog.textin(pg_catalog.record_out(ROW(");
+		for (int i = 0; i < key->nkeys; i++)
+			appendStringInfo(&buf, "%s%s.%s", i > 0 ? ", " : "",
+							 quote_identifier(alias),
+							 quote_identifier(key->attnames[i]));
+		appendStringInfoString(&buf, ")))");
+	}
+	return buf.data;
+}
+
+/*
+ * gdpr_key_eq_operator
+ *		"OPERATOR(schema.=)" for the default equality operator of a type, so
+ *		that generated SQL never depends on search_path.
+ */
+char *
+gdpr_key_eq_operator(Oid typid)
+{
+	TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
+	HeapTuple	tup;
+	Oid			nspid;
+
+	if (!OidIsValid(tce->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s",
+						format_type_be(typid))));
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
+	nspid = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace;
+	ReleaseSysCache(tup);
+	return psprintf("OPERATOR(%s.=)", quote_identifier(get_namespace_name(nspid)));
+}
+
+/*
+ * gdpr_key_match_clause
+ *		SQL condition "alias.k1 = $n AND alias.k2 = $n+1 ..." matching one key,
+ *		whose parameters are of the key columns' types.
+ */
+char *
+gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < key->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.%s %s $%d", i > 0 ? " AND " : "",
+						 quote_identifier(alias), quote_identifier(key->attnames[i]),
+						 gdpr_key_eq_operator(key->typids[i]), firstparam + i);
+	return buf.data;
+}
+
+/*
+ * gdpr_key_order_by
+ *		"alias.k1, alias.k2": the key columns, for ORDER BY.
+ */
+char *
+gdpr_key_order_by(GdprKey *key, const char *alias)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < key->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.%s", i > 0 ? ", " : "",
+						 quote_identifier(alias), quote_identifier(key->attnames[i]));
+	return buf.data;
+}
+
+/*
+ * gdpr_key_is_key_column
+ *		Whether attnum is one of the key's columns.
+ */
+bool
+gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum)
+{
+	for (int i = 0; i < key->nkeys; i++)
+		if (key->attnums[i] == attnum)
+			return true;
+	return false;
+}

@@ -1,7 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * methods.c
- *	  (being written)
+ *	  Anonymisation methods: validation when a column is declared, and the
+ *	  SQL expression each method sets a column to.
+ *
+ * Every check that can be made from the column's definition is made when
+ * the column is declared, never first at anonymisation time: NOT NULL
+ * against methods that yield NULL, UNIQUE against methods that yield one
+ * value for every row, length limits, domain CHECKs and the types of
+ * constants and functions.  The expressions built here are deterministic,
+ * so a replay after a restore produces the same values.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,4 +20,612 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/index.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "lib/stringinfo.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
 #include "gdpr.h"
+
+PG_FUNCTION_INFO_V1(gdpr_pseudonym);
+
+/* what we know about a column while validating or building */
+typedef struct ColumnInfo
+{
+	AttrNumber	attnum;
+	const char *attname;
+	const char *relname;
+	Oid			typid;			/* the column's type (maybe a domain) */
+	int32		typmod;
+	Oid			basetypid;		/* after domains */
+	int32		basetypmod;
+	char		category;		/* of the base type */
+	bool		notnull;
+	bool		unique;			/* under a UNIQUE constraint or index */
+	bool		nulls_not_distinct; /* ... that treats NULLs as equal */
+	int			width;			/* character limit, -1 if none */
+} ColumnInfo;
+
+static char *get_typ_typname(Oid typid);
+
+static const char *const known_methods[] = {
+	"default", "null", "blank", "value", "column_default", "function", "hash", "email", NULL
+};
+
+/*
+ * is_citext
+ *		Whether a type is the citext extension's type (looked up by name,
+ *		as it has no fixed OID).
+ */
+static bool
+is_citext(Oid typid)
+{
+	char	   *name = get_typ_typname(typid);
+	bool		result = (name != NULL && strcmp(name, "citext") == 0);
+
+	return result;
+}
+
+/*
+ * get_typ_typname
+ *		Name of a type, or NULL.  (lsyscache has no such helper.)
+ */
+static char *
+get_typ_typname(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	result = pstrdup(NameStr(((Form_pg_type) GETSTRUCT(tup))->typname));
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * column_uniqueness
+ *		Find whether a column is covered by a unique index (as a key column),
+ *		and whether such an index treats NULLs as not distinct.
+ */
+static void
+column_uniqueness(Relation rel, AttrNumber attnum, bool *unique, bool *nnd)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	*unique = false;
+	*nnd = false;
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tup);
+		if (index->indisunique)
+		{
+			for (int i = 0; i < index->indnkeyatts; i++)
+			{
+				if (index->indkey.values[i] == attnum)
+				{
+					*unique = true;
+					if (index->indnullsnotdistinct)
+						*nnd = true;
+				}
+			}
+		}
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+}
+
+/*
+ * describe_column
+ *		Fill a ColumnInfo for attname of rel; error if there is no such
+ *		(user) column.
+ */
+static void
+describe_column(Relation rel, const char *attname, ColumnInfo *ci)
+{
+	AttrNumber	attnum = InvalidAttrNumber;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	Form_pg_attribute att = NULL;
+	bool		typisvarlena;
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(tupdesc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), attname) == 0)
+		{
+			attnum = a->attnum;
+			att = a;
+			break;
+		}
+	}
+	if (att == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						attname, RelationGetRelationName(rel))));
+
+	ci->attnum = attnum;
+	ci->attname = NameStr(att->attname);
+	ci->relname = RelationGetRelationName(rel);
+	ci->typid = att->atttypid;
+	ci->typmod = att->atttypmod;
+	ci->basetypmod = att->atttypmod;
+	ci->basetypid = getBaseTypeAndTypmod(att->atttypid, &ci->basetypmod);
+	if (ci->typid != ci->basetypid && ci->typmod < 0)
+		ci->typmod = -1;
+	{
+		char		typcategory;
+
+		get_type_category_preferred(ci->basetypid, &typcategory, &typisvarlena);
+		ci->category = typcategory;
+	}
+	ci->notnull = att->attnotnull;
+	column_uniqueness(rel, attnum, &ci->unique, &ci->nulls_not_distinct);
+	ci->width = -1;
+	if ((ci->basetypid == VARCHAROID || ci->basetypid == BPCHAROID) &&
+		ci->basetypmod >= (int32) VARHDRSZ)
+		ci->width = ci->basetypmod - VARHDRSZ;
+}
+
+/*
+ * is_text_column
+ *		Whether the column's base type is a string type (text, varchar,
+ *		char, name, citext, ...).
+ */
+static bool
+is_text_column(ColumnInfo *ci)
+{
+	return ci->category == TYPCATEGORY_STRING || is_citext(ci->basetypid);
+}
+
+/*
+ * default_literal
+ *		The fixed value of the "default" method for a NOT NULL column of a
+ *		given base type, as a literal, or NULL when the type has none.
+ */
+static const char *
+default_literal(ColumnInfo *ci)
+{
+	Oid			t = ci->basetypid;
+
+	if (is_text_column(ci) || t == BYTEAOID)
+		return "";
+	if (t == INT2OID || t == INT4OID || t == INT8OID || t == NUMERICOID ||
+		t == FLOAT4OID || t == FLOAT8OID || t == CASHOID || t == OIDOID)
+		return "0";
+	if (t == BOOLOID)
+		return "false";
+	if (t == DATEOID)
+		return "1970-01-01";
+	if (t == TIMESTAMPOID)
+		return "1970-01-01 00:00";
+	if (t == TIMESTAMPTZOID)
+		return "1970-01-01 00:00+00";
+	if (t == TIMEOID || t == TIMETZOID)
+		return t == TIMEOID ? "00:00" : "00:00+00";
+	if (t == INTERVALOID)
+		return "0";
+	if (t == INETOID || t == CIDROID)
+		return "0.0.0.0/32";
+	if (t == UUIDOID)
+		return "00000000-0000-0000-0000-000000000000";
+	if (t == JSONOID || t == JSONBOID)
+		return "{}";
+	if (type_is_array(t))
+		return "{}";
+	return NULL;
+}
+
+/*
+ * default_has_keyed_form
+ *		Whether "default" on a unique NOT NULL column of this type can derive
+ *		a per-row value from the key (text types and uuid).
+ */
+static bool
+default_has_keyed_form(ColumnInfo *ci)
+{
+	return is_text_column(ci) || ci->basetypid == UUIDOID;
+}
+
+/*
+ * check_constant
+ *		Check that a constant fits the column: its type's input function with
+ *		the column's typmod (length limits), and the domain's CHECKs.
+ */
+static void
+check_constant(ColumnInfo *ci, const char *value)
+{
+	Oid			typinput,
+				typioparam;
+
+	getTypeInputInfo(ci->typid, &typinput, &typioparam);
+	(void) OidInputFunctionCall(typinput, (char *) value, typioparam, ci->typmod);
+}
+
+/*
+ * refuse_unique
+ *		Error for a method that gives every row the same value in a unique
+ *		column.
+ */
+static void
+refuse_unique(ColumnInfo *ci, const char *method)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("anonymisation method \"%s\" would give every row the same value in unique column \"%s\" of relation \"%s\"",
+					method, ci->attname, ci->relname),
+			 errhint("Use \"null\", \"email\", \"hash\" or \"function\" for unique columns.")));
+}
+
+/*
+ * refuse_null
+ *		Error for a method that yields NULL on a column that refuses it.
+ */
+static void
+refuse_null(ColumnInfo *ci, const char *method)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("anonymisation method \"%s\" would set NOT NULL column \"%s\" of relation \"%s\" to null",
+					method, ci->attname, ci->relname),
+			 errhint("Use \"value\" or \"function\", or \"blank\" for text columns.")));
+}
+
+/*
+ * refuse_type
+ *		Error for a method that does not apply to the column's type.
+ */
+static void
+refuse_type(ColumnInfo *ci, const char *method)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("anonymisation method \"%s\" cannot be applied to column \"%s\" of type %s",
+					method, ci->attname, format_type_be(ci->typid))));
+}
+
+/*
+ * resolve_function
+ *		Resolve the argument of the "function" method and check its shape:
+ *		(coltype) or (coltype, text), returning coltype, not a set.
+ *
+ * Returns the function's OID.  Names are resolved with the pinned
+ * search_path of gdpr's functions, so functions outside pg_catalog must be
+ * schema-qualified.
+ */
+static Oid
+resolve_function(ColumnInfo *ci, const char *argument)
+{
+	Oid			funcid;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (strchr(argument, '(') != NULL)
+		funcid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
+													  CStringGetDatum(argument)));
+	else
+		funcid = DatumGetObjectId(DirectFunctionCall1(regprocin,
+													  CStringGetDatum(argument)));
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", funcid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+
+	ok = (proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		  (proc->pronargs == 1 || proc->pronargs == 2) &&
+		  (proc->proargtypes.values[0] == ci->typid ||
+		   proc->proargtypes.values[0] == ci->basetypid) &&
+		  (proc->pronargs == 1 || proc->proargtypes.values[1] == TEXTOID) &&
+		  (proc->prorettype == ci->typid || proc->prorettype == ci->basetypid));
+	ReleaseSysCache(tup);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("function %s cannot anonymise column \"%s\" of type %s",
+						format_procedure(funcid), ci->attname, format_type_be(ci->typid)),
+				 errdetail("An anonymisation function takes (old_value %s) or (old_value %s, key text) and returns %s.",
+						   format_type_be(ci->typid), format_type_be(ci->typid),
+						   format_type_be(ci->typid))));
+	return funcid;
+}
+
+/*
+ * gdpr_method_validate
+ *		Check that method (with argument) can anonymise column attname of
+ *		rel.
+ *
+ * Returns the argument to store: NULL for methods without one, the
+ * schema-qualified signature for "function", the constant for "value".
+ * Errors out, with a hint where one helps, when the declaration cannot
+ * work for every row.
+ */
+char *
+gdpr_method_validate(Relation rel, const char *attname, const char *method,
+					 const char *argument)
+{
+	ColumnInfo	ci;
+	GdprKey    *key = gdpr_key_lookup(RelationGetRelid(rel), false);
+	bool		known = false;
+	bool		yields_null = false;
+	bool		yields_constant = false;
+
+	for (int i = 0; known_methods[i] != NULL; i++)
+		if (strcmp(method, known_methods[i]) == 0)
+			known = true;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized anonymisation method: \"%s\"", method),
+				 errdetail("Valid methods are \"default\", \"null\", \"blank\", \"value\", \"column_default\", \"function\", \"hash\" and \"email\".")));
+
+	describe_column(rel, attname, &ci);
+
+	if (gdpr_key_is_key_column(key, ci.attnum))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of relation \"%s\" is part of its primary key",
+						attname, ci.relname),
+				 errdetail("Key columns identify the row and cannot be anonymised.")));
+
+	if (strcmp(method, "value") == 0 || strcmp(method, "function") == 0)
+	{
+		if (argument == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("anonymisation method \"%s\" requires an argument", method)));
+	}
+	else if (argument != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anonymisation method \"%s\" takes no argument", method)));
+
+	if (strcmp(method, "null") == 0)
+		yields_null = true;
+	else if (strcmp(method, "default") == 0)
+	{
+		if (!ci.notnull)
+			yields_null = true;
+		else
+		{
+			const char *lit = default_literal(&ci);
+
+			if (lit == NULL && !type_is_enum(ci.basetypid))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("anonymisation method \"default\" has no value for NOT NULL column \"%s\" of type %s",
+								attname, format_type_be(ci.typid)),
+						 errhint("Declare the method \"value\" or \"function\" for this column.")));
+			if (ci.unique && !default_has_keyed_form(&ci))
+				yields_constant = true;
+			else if (!ci.unique && lit != NULL)
+				check_constant(&ci, lit);
+		}
+	}
+	else if (strcmp(method, "blank") == 0)
+	{
+		if (is_text_column(&ci))
+			check_constant(&ci, "");
+		else if (type_is_array(ci.basetypid) || ci.basetypid == JSONOID ||
+				 ci.basetypid == JSONBOID)
+			check_constant(&ci, "{}");
+		else
+			refuse_type(&ci, method);
+		yields_constant = true;
+	}
+	else if (strcmp(method, "value") == 0)
+	{
+		check_constant(&ci, argument);
+		yields_constant = true;
+	}
+	else if (strcmp(method, "column_default") == 0)
+	{
+		Node	   *expr = build_column_default(rel, ci.attnum);
+
+		if (expr == NULL)
+			yields_null = true;
+		else if (!contain_volatile_functions(expr))
+			yields_constant = true;
+	}
+	else if (strcmp(method, "function") == 0)
+	{
+		Oid			funcid = resolve_function(&ci, argument);
+
+		argument = format_procedure_qualified(funcid);
+	}
+	else if (strcmp(method, "hash") == 0 || strcmp(method, "email") == 0)
+	{
+		if (!is_text_column(&ci))
+			refuse_type(&ci, method);
+	}
+
+	if (yields_null && (ci.notnull || ci.nulls_not_distinct))
+	{
+		if (ci.notnull)
+			refuse_null(&ci, method);
+		refuse_unique(&ci, method);
+	}
+	if (yields_constant && ci.unique)
+		refuse_unique(&ci, method);
+
+	return argument ? pstrdup(argument) : NULL;
+}
+
+/*
+ * cut_to_width
+ *		Wrap a text expression in left(expr, width) when the column has a
+ *		character limit.
+ */
+static char *
+cut_to_width(ColumnInfo *ci, const char *expr)
+{
+	if (ci->width < 0)
+		return pstrdup(expr);
+	return psprintf("pg_catalog.\"left\"(%s, %d)", expr, ci->width);
+}
+
+/*
+ * gdpr_params_add
+ *		Append a parameter; returns its number ($n) for the SQL text.
+ */
+int
+gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull)
+{
+	if (params->n >= FUNC_MAX_ARGS)
+		elog(ERROR, "too many parameters");
+	params->types[params->n] = type;
+	params->values[params->n] = value;
+	params->nulls[params->n] = isnull ? 'n' : ' ';
+	return ++params->n;
+}
+
+/*
+ * gdpr_method_expr
+ *		The SQL expression that the column of field is set to, for the row
+ *		named by alias.
+ *
+ * Constants given by users are passed as parameters (added to params).
+ * Returns palloc'd SQL text; "DEFAULT" for column_default.
+ */
+char *
+gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
+				 const char *alias, GdprParams *params)
+{
+	ColumnInfo	ci;
+	const char *method = field->method;
+	char	   *coltype;
+	char	   *col;
+
+	describe_column(rel, field->attname, &ci);
+	coltype = format_type_extended(ci.typid, ci.typmod,
+								   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	col = psprintf("%s.%s", quote_identifier(alias), quote_identifier(ci.attname));
+
+	if (strcmp(method, "null") == 0)
+		return pstrdup("NULL");
+	if (strcmp(method, "column_default") == 0)
+		return pstrdup("DEFAULT");
+	if (strcmp(method, "value") == 0)
+	{
+		int			n = gdpr_params_add(params, TEXTOID,
+										CStringGetTextDatum(field->argument), false);
+
+		return psprintf("CAST(CAST($%d AS pg_catalog.text) AS %s)", n, coltype);
+	}
+	if (strcmp(method, "blank") == 0)
+		return psprintf("CAST('%s' AS %s)", is_text_column(&ci) ? "" : "{}", coltype);
+	if (strcmp(method, "hash") == 0)
+		return psprintf("CAST(%s AS %s)",
+						cut_to_width(&ci, psprintf("gdpr.pseudonym(CAST(%s AS pg_catalog.text))", col)),
+						coltype);
+	if (strcmp(method, "email") == 0)
+		return psprintf("CAST(%s AS %s)",
+						cut_to_width(&ci, psprintf("(%s OPERATOR(pg_catalog.||) '@%s')",
+												   gdpr_key_text_expr(key, alias),
+												   GDPR_ANONYMISED_DOMAIN)),
+						coltype);
+	if (strcmp(method, "function") == 0)
+	{
+		Oid			funcid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
+																  CStringGetDatum(field->argument)));
+		char	   *fname = quote_qualified_identifier(get_namespace_name(get_func_namespace(funcid)),
+													   get_func_name(funcid));
+
+		if (get_func_nargs(funcid) == 2)
+			return psprintf("%s(%s, %s)", fname, col, gdpr_key_text_expr(key, alias));
+		return psprintf("%s(%s)", fname, col);
+	}
+
+	/* "default" */
+	Assert(strcmp(method, "default") == 0);
+	if (!ci.notnull)
+		return pstrdup("NULL");
+	if (ci.unique && is_text_column(&ci))
+		return psprintf("CAST(%s AS %s)", cut_to_width(&ci, gdpr_key_text_expr(key, alias)),
+						coltype);
+	if (ci.unique && ci.basetypid == UUIDOID)
+		return psprintf("CAST(CAST(pg_catalog.md5(%s) AS pg_catalog.uuid) AS %s)",
+						gdpr_key_text_expr(key, alias), coltype);
+	if (type_is_enum(ci.basetypid))
+		return psprintf("CAST(pg_catalog.enum_first(CAST(NULL AS %s)) AS %s)",
+						format_type_extended(ci.basetypid, -1, FORMAT_TYPE_FORCE_QUALIFY),
+						coltype);
+	{
+		const char *lit = default_literal(&ci);
+
+		if (lit == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("anonymisation method \"default\" has no value for NOT NULL column \"%s\" of type %s",
+							ci.attname, format_type_be(ci.typid))));
+		return psprintf("CAST('%s' AS %s)", lit, coltype);
+	}
+}
+
+/*
+ * gdpr_pseudonym
+ *		SQL function gdpr.pseudonym(text): HMAC-SHA256 of the value keyed by
+ *		gdpr.pseudonym_key, as 64 lower-case hex digits.
+ *
+ * The same input gives the same output in every table, so joins on
+ * pseudonyms keep working.  An empty key is an error: a keyless hash of,
+ * say, an e-mail address is trivially reversed by guessing.
+ */
+Datum
+gdpr_pseudonym(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	pg_hmac_ctx *ctx;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	static const char hexdigits[] = "0123456789abcdef";
+
+	if (gdpr_pseudonym_key == NULL || gdpr_pseudonym_key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("gdpr.pseudonym_key is not set"),
+				 errdetail("The anonymisation method \"hash\" needs a secret key."),
+				 errhint("A superuser must set gdpr.pseudonym_key, e.g. in postgresql.conf.")));
+
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (const uint8 *) gdpr_pseudonym_key, strlen(gdpr_pseudonym_key)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)) < 0 ||
+		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
+	{
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute HMAC-SHA256");
+	}
+	pg_hmac_free(ctx);
+
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+	{
+		hex[i * 2] = hexdigits[digest[i] >> 4];
+		hex[i * 2 + 1] = hexdigits[digest[i] & 0x0f];
+	}
+	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}

@@ -1,7 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * trigger.c
- *	  (being written)
+ *	  Triggers gdpr puts on user tables: delete capture, TRUNCATE capture
+ *	  and ON DELETE ANONYMISE.
+ *
+ * Delete capture is an AFTER DELETE row trigger on every registered table
+ * (on a partitioned table it is cloned to every partition, including those
+ * created later), so every deleted row queues a 'delete' event whatever
+ * issued the DELETE: SQL, a function, a foreign-key cascade.  TRUNCATE is
+ * logged, not refused: a BEFORE TRUNCATE trigger on the table (on every
+ * leaf partition of a partitioned one) queues a 'delete' event per row.
+ *
+ * ON DELETE ANONYMISE is a BEFORE DELETE row trigger on the referenced
+ * table.  A foreign key's own SET NULL / SET DEFAULT action is an AFTER ROW
+ * trigger of the referenced table, so by the time any AFTER trigger of ours
+ * ran the references would be gone; the BEFORE trigger still sees the
+ * referencing rows, also for deletes reached by cascades.  It anonymises
+ * them with a statement prepared once per (child table, constraint), run as
+ * the child table's owner as the foreign key's action is.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,10 +28,689 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
 #include "gdpr.h"
 
-/* placeholder */
+PG_FUNCTION_INFO_V1(gdpr_log_delete);
+PG_FUNCTION_INFO_V1(gdpr_log_truncate);
+PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise_trigger);
+PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise);
+PG_FUNCTION_INFO_V1(gdpr_drop_on_delete_anonymise);
+
+/* one ON DELETE ANONYMISE rule as seen from a referenced relation */
+typedef struct OdaRule
+{
+	Oid			child;			/* the registered referencing table */
+	int			nkeys;
+	AttrNumber	parent_attnums[INDEX_MAX_KEYS]; /* in the trigger's relation */
+	SPIPlanPtr	plan;			/* NULL: child keeps its data */
+	GdprParams	params;
+} OdaRule;
+
+/* the rules of one referenced relation, and its registered ancestor */
+typedef struct RelCacheEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	Oid			registered;		/* relid or its registered ancestor, or InvalidOid */
+	List	   *rules;			/* OdaRule *, in CacheMemoryContext */
+} RelCacheEntry;
+
+/* Local state */
+static HTAB *rel_cache = NULL;
+
+/*
+ * rel_cache_invalidate
+ *		Relcache callback.  Rules depend on several relations (parent,
+ *		child, registry), so any invalidation drops every entry; they are
+ *		cheap to rebuild.
+ */
+static void
+rel_cache_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	RelCacheEntry *entry;
+
+	if (rel_cache == NULL)
+		return;
+	hash_seq_init(&status, rel_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
+}
+
+/*
+ * gdpr_trigger_init
+ *		Register the relcache callback; called once from _PG_init.
+ */
 void
 gdpr_trigger_init(void)
 {
+	CacheRegisterRelcacheCallback(rel_cache_invalidate, (Datum) 0);
+}
+
+/*
+ * run_ddl
+ *		Run a DDL statement as the extension's owner (who may create
+ *		triggers that call gdpr's functions on any table).
+ */
+static void
+run_ddl(const char *sql)
+{
+	GdprIdentity saved;
+	int			rc;
+
+	gdpr_spi_connect();
+	gdpr_become(gdpr_extension_owner(), &saved);
+	rc = SPI_execute(sql, false, 0);
+	gdpr_unbecome(&saved);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	gdpr_spi_finish();
+}
+
+/*
+ * drop_trigger
+ *		Drop trigger name of relid if it exists (quietly: a partition
+ *		created after registration has no truncate trigger).
+ */
+static void
+drop_trigger(Oid relid, const char *name)
+{
+	if (OidIsValid(get_trigger_oid(relid, name, true)))
+		run_ddl(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
+						 gdpr_relation_name(relid)));
+}
+
+/*
+ * leaf_tables
+ *		relid itself for an ordinary table; every leaf partition of a
+ *		partitioned one.
+ */
+static List *
+leaf_tables(Oid relid)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return list_make1_oid(relid);
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+			result = lappend_oid(result, lfirst_oid(lc));
+	return result;
+}
+
+/*
+ * gdpr_trigger_attach
+ *		Put the delete- and truncate-capture triggers on a newly registered
+ *		table (replacing any left over, e.g. by a restore).
+ */
+void
+gdpr_trigger_attach(Oid relid)
+{
+	ListCell   *lc;
+
+	run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s AFTER DELETE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
+					 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
+	foreach(lc, leaf_tables(relid))
+		run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE TRUNCATE ON %s "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+						 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+}
+
+/*
+ * gdpr_trigger_detach
+ *		Remove the capture triggers of an unregistered table.
+ */
+void
+gdpr_trigger_detach(Oid relid)
+{
+	ListCell   *lc;
+
+	drop_trigger(relid, GDPR_DELETE_TRIGGER);
+	foreach(lc, leaf_tables(relid))
+		drop_trigger(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER);
+}
+
+/*
+ * registered_ancestor
+ *		relid if it is registered, else its nearest registered partition
+ *		ancestor, else InvalidOid.
+ */
+static Oid
+registered_ancestor(Oid relid)
+{
+	ListCell   *lc;
+
+	if (gdpr_catalog_get_table(relid) != NULL)
+		return relid;
+	if (!get_rel_relispartition(relid))
+		return InvalidOid;
+	foreach(lc, get_partition_ancestors(relid))
+		if (gdpr_catalog_get_table(lfirst_oid(lc)) != NULL)
+			return lfirst_oid(lc);
+	return InvalidOid;
+}
+
+/*
+ * operator_sql
+ *		"OPERATOR(schema.name)" for an operator OID.
+ */
+static char *
+operator_sql(Oid oprid)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(oprid));
+	Form_pg_operator opr;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", oprid);
+	opr = (Form_pg_operator) GETSTRUCT(tup);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(opr->oprnamespace)),
+					  NameStr(opr->oprname));
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * build_rule
+ *		Prepare the anonymising statement of one rule (constraint conoid of
+ *		child) as seen from the referenced relation relid.  Returns NULL when
+ *		the constraint or child is no longer usable.
+ */
+static OdaRule *
+build_rule(Oid relid, Oid child, Oid conoid)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Form_pg_constraint con;
+	AttrNumber	conkey[INDEX_MAX_KEYS];
+	AttrNumber	confkey[INDEX_MAX_KEYS];
+	Oid			pfeqop[INDEX_MAX_KEYS];
+	int			nkeys;
+	GdprTable  *table;
+	GdprKey    *key;
+	OdaRule    *rule;
+	StringInfoData where;
+	char	   *sql;
+	MemoryContext old;
+
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	con = (Form_pg_constraint) GETSTRUCT(tup);
+	DeconstructFkConstraintRow(tup, &nkeys, conkey, confkey, pfeqop, NULL, NULL, NULL, NULL);
+
+	rule = MemoryContextAllocZero(CacheMemoryContext, sizeof(OdaRule));
+	rule->child = child;
+	rule->nkeys = nkeys;
+	table = gdpr_catalog_get_table(child);
+	if (table == NULL || !table->can_anonymise)
+	{
+		/* the child keeps its data; the constraint's action still applies */
+		ReleaseSysCache(tup);
+		return rule;
+	}
+	key = gdpr_key_lookup(child, false);
+
+	initStringInfo(&where);
+	for (int i = 0; i < nkeys; i++)
+	{
+		/* confkey numbers the columns of the constraint's referenced table */
+		char	   *colname = get_attname(con->confrelid, confkey[i], false);
+		AttrNumber	attnum = get_attnum(relid, colname);
+
+		rule->parent_attnums[i] = attnum;
+		gdpr_params_add(&rule->params, get_atttype(relid, attnum), (Datum) 0, false);
+		appendStringInfo(&where, "%s$%d %s t.%s", i > 0 ? " AND " : "", i + 1,
+						 operator_sql(pfeqop[i]),
+						 quote_identifier(get_attname(child, conkey[i], false)));
+	}
+	ReleaseSysCache(tup);
+
+	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params);
+	rule->plan = SPI_prepare(sql, rule->params.n, rule->params.types);
+	if (rule->plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(rule->plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	for (int i = nkeys; i < rule->params.n; i++)
+		if (rule->params.nulls[i] != 'n')
+			rule->params.values[i] = datumCopy(rule->params.values[i], false, -1);
+	MemoryContextSwitchTo(old);
+	return rule;
+}
+
+/*
+ * load_rules
+ *		The ON DELETE ANONYMISE rules whose foreign key references relid or
+ *		one of its partition ancestors.  The caller is connected to SPI.
+ */
+static List *
+load_rules(Oid relid)
+{
+	List	   *targets = list_make1_oid(relid);
+	List	   *result = NIL;
+	GdprIdentity saved;
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		values[1];
+	Datum	   *elems;
+	int			n = 0;
+	ListCell   *lc;
+	uint64		nrules;
+	List	   *found = NIL;
+
+	if (get_rel_relispartition(relid))
+		targets = list_concat(targets, get_partition_ancestors(relid));
+	elems = palloc(sizeof(Datum) * list_length(targets));
+	foreach(lc, targets)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+
+	gdpr_become(gdpr_extension_owner(), &saved);
+	if (SPI_execute_with_args("SELECT r.rel::pg_catalog.oid, c.oid "
+							  "FROM gdpr.constraint_rule r "
+							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
+							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
+							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
+							  "ORDER BY r.rel, r.constraint_name",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	gdpr_unbecome(&saved);
+	nrules = SPI_processed;
+	for (uint64 i = 0; i < nrules; i++)
+	{
+		bool		isnull;
+		Oid		   *pair = palloc(sizeof(Oid) * 2);
+
+		pair[0] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		pair[1] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		found = lappend(found, pair);
+	}
+	foreach(lc, found)
+	{
+		Oid		   *pair = lfirst(lc);
+		OdaRule    *rule = build_rule(relid, pair[0], pair[1]);
+
+		if (rule != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+			result = lappend(result, rule);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return result;
+}
+
+/*
+ * rel_entry
+ *		The cached rules and registered ancestor of relid, (re)built when
+ *		invalid.  The caller is connected to SPI.
+ */
+static RelCacheEntry *
+rel_entry(Oid relid)
+{
+	RelCacheEntry *entry;
+	bool		found;
+
+	if (rel_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RelCacheEntry);
+		ctl.hcxt = CacheMemoryContext;
+		rel_cache = hash_create("gdpr trigger cache", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(rel_cache, &relid, HASH_ENTER, &found);
+	if (found && entry->valid)
+		return entry;
+	if (found)
+	{
+		ListCell   *lc;
+
+		foreach(lc, entry->rules)
+			if (((OdaRule *) lfirst(lc))->plan != NULL)
+				SPI_freeplan(((OdaRule *) lfirst(lc))->plan);
+	}
+	entry->valid = false;
+	entry->rules = NIL;
+	entry->registered = registered_ancestor(relid);
+	entry->rules = load_rules(relid);
+	entry->valid = true;
+	return entry;
+}
+
+/*
+ * check_trigger_call
+ *		The trigger-protocol checks every gdpr trigger function makes, with
+ *		core's messages.
+ */
+static TriggerData *
+check_trigger_call(FunctionCallInfo fcinfo, const char *funcname)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager", funcname)));
+	return (TriggerData *) fcinfo->context;
+}
+
+/*
+ * gdpr_log_delete
+ *		AFTER DELETE row trigger of registered tables: queue a 'delete'
+ *		event for the deleted row, under the registered table's name.
+ */
+Datum
+gdpr_log_delete(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "gdpr_log_delete");
+	Relation	rel = trigdata->tg_relation;
+	RelCacheEntry *entry;
+	GdprKey    *key;
+
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER ROW for DELETE", "gdpr_log_delete")));
+
+	gdpr_spi_connect();
+	entry = rel_entry(RelationGetRelid(rel));
+	gdpr_spi_finish();
+	/* a table unregistered in a concurrent transaction logs nothing more */
+	if (OidIsValid(entry->registered))
+	{
+		key = gdpr_key_lookup(RelationGetRelid(rel), false);
+		gdpr_events_queue("delete", entry->registered,
+						  gdpr_key_from_tuple(key, RelationGetDescr(rel),
+											  trigdata->tg_trigtuple));
+	}
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * gdpr_log_truncate
+ *		BEFORE TRUNCATE statement trigger of registered tables (of each leaf
+ *		partition of a registered partitioned table): queue a 'delete' event
+ *		for every row about to be truncated, so TRUNCATE never loses the
+ *		trail.  Keys are read in batches as the table's owner.
+ */
+Datum
+gdpr_log_truncate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "gdpr_log_truncate");
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+	RelCacheEntry *entry;
+	GdprKey    *key;
+	GdprIdentity saved;
+	Portal		portal;
+
+	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE for TRUNCATE", "gdpr_log_truncate")));
+
+	gdpr_spi_connect();
+	entry = rel_entry(relid);
+	if (OidIsValid(entry->registered) && !gdpr_replaying)
+	{
+		key = gdpr_key_lookup(relid, false);
+		gdpr_become_owner(relid, &saved);
+		portal = SPI_cursor_open_with_args(NULL,
+										   psprintf("SELECT %s FROM ONLY %s AS t",
+													gdpr_key_text_expr(key, "t"),
+													gdpr_relation_name(relid)),
+										   0, NULL, NULL, NULL, true, 0);
+		gdpr_unbecome(&saved);
+		for (;;)
+		{
+			Datum	   *elems;
+			bool		isnull;
+
+			SPI_cursor_fetch(portal, true, 10000);
+			if (SPI_processed == 0)
+				break;
+			elems = palloc(sizeof(Datum) * SPI_processed);
+			for (uint64 i = 0; i < SPI_processed; i++)
+				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			gdpr_events_queue_many("delete", entry->registered,
+								   PointerGetDatum(construct_array(elems, (int) SPI_processed,
+																   TEXTOID, -1, false,
+																   TYPALIGN_INT)));
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
+	gdpr_spi_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * gdpr_on_delete_anonymise_trigger
+ *		BEFORE DELETE row trigger of tables referenced by an ON DELETE
+ *		ANONYMISE rule: anonymise the referencing rows of every rule's child
+ *		table (those not yet anonymised) before the constraint's own action
+ *		clears the reference.  Returns the old row, so the delete proceeds.
+ */
+Datum
+gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "gdpr_on_delete_anonymise_trigger");
+	Relation	rel = trigdata->tg_relation;
+	HeapTuple	oldtuple = trigdata->tg_trigtuple;
+	RelCacheEntry *entry;
+	ListCell   *lc;
+
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE ROW for DELETE",
+						"gdpr_on_delete_anonymise_trigger")));
+
+	gdpr_spi_connect();
+	entry = rel_entry(RelationGetRelid(rel));
+	foreach(lc, entry->rules)
+	{
+		OdaRule    *rule = lfirst(lc);
+		GdprParams	params;
+		bool		anynull = false;
+		GdprIdentity saved;
+		int			rc;
+		uint64		n;
+
+		if (rule->plan == NULL)
+			continue;
+		params = rule->params;
+		for (int i = 0; i < rule->nkeys; i++)
+		{
+			bool		isnull;
+
+			params.values[i] = heap_getattr(oldtuple, rule->parent_attnums[i],
+											RelationGetDescr(rel), &isnull);
+			if (isnull)
+				anynull = true;
+		}
+		if (anynull)
+			continue;			/* nothing can reference a NULL */
+
+		gdpr_become_owner(rule->child, &saved);
+		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
+		gdpr_unbecome(&saved);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		n = SPI_processed;
+		if (n > 0)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * n);
+			bool		isnull;
+
+			for (uint64 i = 0; i < n; i++)
+				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			gdpr_events_mark(rule->child,
+							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
+															 false, TYPALIGN_INT)),
+							 true);
+		}
+	}
+	gdpr_spi_finish();
+	return PointerGetDatum(oldtuple);
+}
+
+/*
+ * referenced_table
+ *		The table a foreign key references.
+ */
+static Oid
+referenced_table(Oid conoid)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Oid			result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for constraint %u", conoid);
+	result = ((Form_pg_constraint) GETSTRUCT(tup))->confrelid;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * gdpr_trigger_add_oda
+ *		Add an ON DELETE ANONYMISE rule for foreign key conname of relid (the
+ *		referencing table) and make sure the referenced table has the
+ *		trigger.
+ *
+ * Refused, with a hint: an unregistered table, a constraint that is not a
+ * foreign key of relid, and a foreign key whose action would not keep the
+ * anonymised rows (CASCADE deletes them, RESTRICT / NO ACTION refuse the
+ * delete).
+ */
+void
+gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
+{
+	Oid			conoid;
+	HeapTuple	tup;
+	char		action;
+	Oid			parent;
+
+	gdpr_check_table(relid, false);
+	if (gdpr_catalog_get_table(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
+				 errhint("Register it with gdpr.register() first: ON DELETE ANONYMISE anonymises its PII columns.")));
+	conoid = gdpr_catalog_foreign_key(relid, conname);
+	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for constraint %u", conoid);
+	action = ((Form_pg_constraint) GETSTRUCT(tup))->confdeltype;
+	parent = ((Form_pg_constraint) GETSTRUCT(tup))->confrelid;
+	ReleaseSysCache(tup);
+
+	if (action != FKCONSTR_ACTION_SETNULL && action != FKCONSTR_ACTION_SETDEFAULT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("foreign key \"%s\" of relation \"%s\" has ON DELETE %s",
+						conname, get_rel_name(relid),
+						action == FKCONSTR_ACTION_CASCADE ? "CASCADE" :
+						action == FKCONSTR_ACTION_RESTRICT ? "RESTRICT" : "NO ACTION"),
+				 errdetail("ON DELETE ANONYMISE keeps the referencing rows, anonymised, and lets the constraint clear the reference."),
+				 errhint("Declare the foreign key with ON DELETE SET NULL or ON DELETE SET DEFAULT.")));
+
+	gdpr_catalog_add_rule(relid, conname, "anonymise", declared);
+	run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE DELETE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_trigger()",
+					 GDPR_ODA_TRIGGER, gdpr_relation_name(parent)));
+	CacheInvalidateRelcacheByRelid(parent);
+}
+
+/*
+ * gdpr_trigger_drop_oda
+ *		Remove an ON DELETE ANONYMISE rule, and the referenced table's
+ *		trigger when no rule needs it any more.
+ */
+void
+gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
+{
+	Oid			conoid = get_relation_constraint_oid(relid, conname, true);
+	Oid			parent;
+	uint64		remaining;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	GdprIdentity saved;
+
+	gdpr_catalog_drop_rule(relid, conname, "anonymise", missing_ok);
+	if (!OidIsValid(conoid))
+		return;
+	parent = referenced_table(conoid);
+
+	values[0] = ObjectIdGetDatum(parent);
+	gdpr_spi_connect();
+	gdpr_become(gdpr_extension_owner(), &saved);
+	if (SPI_execute_with_args("SELECT 1 FROM gdpr.constraint_rule r "
+							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
+							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
+							  "WHERE r.rule = 'anonymise' AND c.confrelid = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	gdpr_unbecome(&saved);
+	remaining = SPI_processed;
+	gdpr_spi_finish();
+	if (remaining == 0)
+		drop_trigger(parent, GDPR_ODA_TRIGGER);
+	CacheInvalidateRelcacheByRelid(parent);
+}
+
+/*
+ * gdpr_on_delete_anonymise
+ *		gdpr.on_delete_anonymise(rel, constraint_name)
+ */
+Datum
+gdpr_on_delete_anonymise(PG_FUNCTION_ARGS)
+{
+	gdpr_trigger_add_oda(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * gdpr_drop_on_delete_anonymise
+ *		gdpr.drop_on_delete_anonymise(rel, constraint_name)
+ */
+Datum
+gdpr_drop_on_delete_anonymise(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	gdpr_check_table(relid, false);
+	gdpr_trigger_drop_oda(relid, NameStr(*PG_GETARG_NAME(1)), false);
+	PG_RETURN_VOID();
 }

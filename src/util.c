@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  (being written)
+ *	  Small helpers shared by every part of gdpr: identities, names,
+ *	  privilege checks, arrays and SPI.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,4 +13,283 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
 #include "gdpr.h"
+
+/* Local state */
+bool		gdpr_replaying = false;
+
+/*
+ * gdpr_extension_owner
+ *		Return the OID of the role that owns the gdpr extension.
+ *
+ * Errors out when the extension is not installed in this database.  Must be
+ * called inside a transaction.
+ */
+Oid
+gdpr_extension_owner(void)
+{
+	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+	static Oid	cached_owner = InvalidOid;
+	Oid			extoid;
+	HeapTuple	tuple;
+	Oid			owner;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+
+	/* hot paths ask once per row: remember the answer for the transaction */
+	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
+		return cached_owner;
+
+	extoid = get_extension_oid(GDPR_EXTENSION_NAME, false);
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "could not find tuple for extension %u", extoid);
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	cached_lxid = MyProc->lxid;
+	cached_owner = owner;
+	return owner;
+}
+
+/*
+ * gdpr_schema_oid
+ *		Return the OID of the gdpr schema; error if it does not exist.
+ */
+Oid
+gdpr_schema_oid(void)
+{
+	return get_namespace_oid(GDPR_SCHEMA_NAME, false);
+}
+
+/*
+ * gdpr_become
+ *		Run the following SQL as userid, with a pinned search_path.
+ *
+ * Saves the current identity in *saved.  The switch is a
+ * SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION one, as core
+ * does for foreign-key actions and REFRESH MATERIALIZED VIEW, so that code
+ * running under it cannot change session state.  search_path is pinned to
+ * pg_catalog, pg_temp at a new GUC nesting level.  gdpr_unbecome restores
+ * both; a transaction abort restores them too.
+ */
+void
+gdpr_become(Oid userid, GdprIdentity *saved)
+{
+	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
+	SetUserIdAndSecContext(userid,
+						   saved->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	saved->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * gdpr_become_owner
+ *		Run the following SQL on a user table as that table's owner, the
+ *		way foreign-key actions run (SECURITY_LOCAL_USERID_CHANGE, and
+ *		SECURITY_NOFORCE_RLS so that FORCE ROW LEVEL SECURITY cannot hide
+ *		rows from an anonymisation).
+ *
+ * search_path is deliberately left as it is: the statement fires the
+ * table's own triggers, which must see the session's search_path as for any
+ * other UPDATE or DELETE.  Every name in the SQL gdpr builds is
+ * schema-qualified.  Undo with gdpr_unbecome.
+ */
+void
+gdpr_become_owner(Oid relid, GdprIdentity *saved)
+{
+	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
+	SetUserIdAndSecContext(gdpr_table_owner(relid),
+						   saved->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	saved->save_nestlevel = NewGUCNestLevel();
+}
+
+/*
+ * gdpr_unbecome
+ *		Undo gdpr_become: restore the GUC nesting level and the identity.
+ */
+void
+gdpr_unbecome(GdprIdentity *saved)
+{
+	AtEOXact_GUC(false, saved->save_nestlevel);
+	SetUserIdAndSecContext(saved->save_userid, saved->save_sec_context);
+}
+
+/*
+ * gdpr_relation_name
+ *		Schema-qualified, quoted name of a relation, as used in the log, in
+ *		exports and in generated SQL.
+ *
+ * The result is palloc'd.  Errors out if the relation does not exist.
+ */
+char *
+gdpr_relation_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
+/*
+ * gdpr_check_table
+ *		Check that relid is a table gdpr can work on and that the current
+ *		user may change it (for_write) or at least is its owner.
+ *
+ * Ordinary and partitioned tables only.  For for_write = false the caller
+ * must own the table (registration puts triggers on it).  Returns relid.
+ */
+Oid
+gdpr_check_table(Oid relid, bool for_write)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
+				 errdetail("Only ordinary and partitioned tables can hold registered personal data.")));
+
+	if (for_write)
+	{
+		AclResult	aclresult;
+
+		aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE);
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+	}
+	else if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+
+	return relid;
+}
+
+/*
+ * gdpr_text_array_to_list
+ *		Turn a one-dimensional text[] into a List of C strings.
+ *
+ * NULL array means NIL.  NULL elements are refused with an error naming
+ * what (e.g. "fields").  Strings are palloc'd in the current context.
+ */
+List *
+gdpr_text_array_to_list(ArrayType *arr, const char *what)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (arr == NULL)
+		return NIL;
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("\"%s\" must be a one-dimensional array", what)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("\"%s\" must not contain null values", what)));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+/*
+ * gdpr_list_to_text_array
+ *		Build a text[] Datum from a List of C strings (NIL gives '{}').
+ */
+Datum
+gdpr_list_to_text_array(List *strings)
+{
+	int			n = list_length(strings);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * gdpr_spi_connect
+ *		SPI_connect that errors out instead of returning a code.
+ */
+void
+gdpr_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * gdpr_spi_finish
+ *		SPI_finish that errors out instead of returning a code.
+ */
+void
+gdpr_spi_finish(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/*
+ * gdpr_table_owner
+ *		The owner of a relation; error if it does not exist.
+ */
+Oid
+gdpr_table_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
