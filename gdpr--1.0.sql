@@ -21,14 +21,18 @@ CREATE TABLE gdpr.registered_table (
     declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
     registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
--- Rows made by SECURITY LABEL / COMMENT declarations come back with the
--- labels and comments that pg_dump restores; dumping them too would collide.
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', 'WHERE NOT declared');
+-- Rows made by SECURITY LABEL / COMMENT declarations are dumped too: a dump
+-- restores this data before it adds the tables' primary keys, and the
+-- declarations (which wait for the primary key) then apply idempotently on
+-- top.  Leaving them out broke restores where declared and function-made
+-- rows mix (a registered_field row whose table row was not dumped).
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_table', '');
 
--- one row per declared column (PII and/or search field)
+-- one row per declared column (PII and/or search field).  No foreign key to
+-- registered_table: pg_restore -j loads configuration tables in parallel, in
+-- any order; gdpr removes a table's fields itself.
 CREATE TABLE gdpr.registered_field (
-    rel             regclass    NOT NULL
-                    REFERENCES gdpr.registered_table (rel) ON DELETE CASCADE,
+    rel             regclass    NOT NULL,
     column_name     name        NOT NULL,
     pii             boolean     NOT NULL DEFAULT true,
     method          text,                           -- NULL when not PII
@@ -38,7 +42,7 @@ CREATE TABLE gdpr.registered_field (
     PRIMARY KEY (rel, column_name),
     CHECK ((pii AND method IS NOT NULL) OR (NOT pii AND method IS NULL AND argument IS NULL))
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', 'WHERE NOT declared');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.registered_field', '');
 
 -- rules attached to foreign keys: ON DELETE ANONYMISE and export_follow
 CREATE TABLE gdpr.constraint_rule (
@@ -48,7 +52,7 @@ CREATE TABLE gdpr.constraint_rule (
     declared        boolean     NOT NULL DEFAULT false, -- by a comment
     PRIMARY KEY (rel, constraint_name, rule)
 );
-SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', 'WHERE NOT declared');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', '');
 
 -- one row per anonymised row
 CREATE TABLE gdpr.marker (
@@ -131,6 +135,22 @@ CREATE FUNCTION gdpr.log_truncate() RETURNS trigger
 CREATE FUNCTION gdpr.on_delete_anonymise_trigger() RETURNS trigger
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_trigger';
+
+-- event triggers keeping the registry in step with DDL
+CREATE FUNCTION gdpr.ddl_command_end() RETURNS event_trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_ddl_command_end';
+CREATE FUNCTION gdpr.sql_drop() RETURNS event_trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_sql_drop';
+-- new partitions of registered tables get the TRUNCATE-capture trigger
+CREATE EVENT TRIGGER gdpr_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION gdpr.ddl_command_end();
+-- dropped tables leave the registry
+CREATE EVENT TRIGGER gdpr_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION gdpr.sql_drop();
 
 -- HMAC-SHA256 of a value keyed by gdpr.pseudonym_key, as lower-case hex.
 -- No SET search_path: a hot per-row function that does no name lookups.
@@ -352,6 +372,14 @@ CREATE FUNCTION gdpr.anonymise_db(confirm text)
 COMMENT ON FUNCTION gdpr.anonymise_db(text)
     IS 'anonymise every not yet anonymised row of every registered table';
 
+CREATE PROCEDURE gdpr.anonymise_db_batched(confirm text)
+    LANGUAGE C
+    -- no SET search_path: a procedure with SET cannot commit; the SQL built
+    -- in C is fully qualified and the registry queries pin search_path
+    AS 'MODULE_PATHNAME', 'gdpr_anonymise_db_batched';
+COMMENT ON PROCEDURE gdpr.anonymise_db_batched(text)
+    IS 'gdpr.anonymise_db() committing after every batch, for large databases';
+
 ------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; see the README for the grants to give
 ------------------------------------------------------------------------------
@@ -359,6 +387,7 @@ COMMENT ON FUNCTION gdpr.anonymise_db(text)
 REVOKE ALL ON ALL TABLES IN SCHEMA gdpr FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA gdpr FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gdpr FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA gdpr FROM PUBLIC;
 
 -- Anonymisation statements run as the owner of the table they change, the way
 -- foreign-key actions do, so that no user trigger ever runs with the rights of

@@ -154,6 +154,23 @@ SELECT gdpr.anonymise('a_two', '(7,)');
 SELECT * FROM a_two ORDER BY 1, 2;
 SELECT key FROM gdpr.marker WHERE rel = 'a_two'::regclass ORDER BY key;
 
+-- key text does not depend on the session's DateStyle, IntervalStyle,
+-- TimeZone or extra_float_digits: markers and the log match keys by text
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'America/New_York';
+CREATE TABLE a_when (at timestamptz, day date, v text, PRIMARY KEY (at, day));
+INSERT INTO a_when VALUES ('2024-05-06 07:08:09+00', '2024-05-06', 'x'), ('2024-05-07 00:00:00+00', '2024-05-07', 'y');
+SELECT gdpr.register('a_when', ARRAY['v']);
+SELECT gdpr.anonymise('a_when', ROW('2024-05-06 07:08:09+00'::timestamptz, '2024-05-06'::date));
+DELETE FROM a_when WHERE v = 'y';
+SELECT key FROM gdpr.marker WHERE rel = 'a_when'::regclass;
+SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.a_when' ORDER BY seq;
+RESET DateStyle;
+SET TimeZone = 'Asia/Tokyo';
+SELECT gdpr.is_anonymised('a_when', '(2024-05-06 07:08:09+00,2024-05-06)');
+SELECT gdpr.anonymise('a_when', '(2024-05-06 16:08:09+09,2024-05-06)');
+RESET TimeZone;
+
 -- privileges: the caller needs UPDATE on the table; EXECUTE for the function
 CREATE TABLE a_priv (id int PRIMARY KEY, v text);
 INSERT INTO a_priv VALUES (1, 'x'), (2, 'y');

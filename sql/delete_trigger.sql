@@ -54,7 +54,13 @@ TRUNCATE gdpr.queue;
 DELETE FROM d_pay WHERE id = 1;
 DELETE FROM d_pay_feb WHERE id = 3;
 TRUNCATE d_pay_jan;
+-- a partition attached later gets the TRUNCATE trigger too (event trigger)
+CREATE TABLE d_pay_mar (day date, id int, payer text, PRIMARY KEY (day, id));
+INSERT INTO d_pay_mar VALUES ('2024-03-05', 5, 'e');
+ALTER TABLE d_pay ATTACH PARTITION d_pay_mar FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
+TRUNCATE d_pay_mar;
 SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'gdpr%' AND tgrelid::regclass::text LIKE 'd_pay%' ORDER BY 1, 2;
 
 -- unregistering removes the capture
 SELECT gdpr.unregister('d_pay');
@@ -73,3 +79,37 @@ CREATE TRIGGER d_bad2 AFTER INSERT ON d_misuse FOR EACH ROW EXECUTE FUNCTION gdp
 INSERT INTO d_misuse VALUES (1);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DROP TABLE d_misuse;
+
+-- a dropped registered table leaves the registry, with its markers and rules
+CREATE TABLE d_gone (id int PRIMARY KEY, x text);
+INSERT INTO d_gone VALUES (1, 'x');
+SELECT gdpr.register('d_gone', ARRAY['x']);
+SELECT gdpr.anonymise('d_gone', 1);
+DROP TABLE d_gone;
+SELECT count(*) FROM gdpr.registered_table t WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.rel);
+SELECT count(*) FROM gdpr.marker m WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = m.rel);
+
+-- a partition of a registered table can be registered on its own too, and
+-- unregistered again without taking the parent's capture away
+CREATE TABLE d_part (day date, id int, x text, PRIMARY KEY (day, id)) PARTITION BY RANGE (day);
+CREATE TABLE d_part_2024 PARTITION OF d_part FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+SELECT gdpr.register('d_part', ARRAY['x']);
+SELECT gdpr.register('d_part_2024', ARRAY['x']);
+SELECT gdpr.unregister('d_part_2024');
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgname LIKE 'gdpr%' AND tgrelid IN ('d_part'::regclass, 'd_part_2024'::regclass) ORDER BY 1, 2;
+
+-- a deleted row's marker goes with it: a new row that reuses the key is not
+-- anonymised
+CREATE TABLE d_reuse (id int PRIMARY KEY, name text);
+INSERT INTO d_reuse VALUES (1, 'first owner of key 1');
+SELECT gdpr.register('d_reuse', ARRAY['name']);
+SELECT gdpr.anonymise('d_reuse', 1);
+DELETE FROM d_reuse WHERE id = 1;
+INSERT INTO d_reuse VALUES (1, 'second owner of key 1');
+SELECT gdpr.is_anonymised('d_reuse', 1);
+SELECT gdpr.anonymise('d_reuse', 1);
+SELECT * FROM d_reuse;
+-- and TRUNCATE takes the markers of the rows it removes
+TRUNCATE d_reuse;
+SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;

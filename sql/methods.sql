@@ -1,6 +1,6 @@
 -- Each anonymisation method, and the fixed values of "default" by type.
 \set SHOW_CONTEXT never
-CREATE DOMAIN short_text AS varchar(8) CHECK (VALUE <> 'forbidden');
+CREATE DOMAIN short_text AS varchar(8) CHECK (VALUE <> 'banned');
 CREATE TYPE colour AS ENUM ('red', 'green');
 
 -- "default": NULL on nullable columns, a fixed value by type on NOT NULL ones
@@ -88,7 +88,7 @@ CREATE TABLE m_methods (
 );
 INSERT INTO m_methods VALUES (42, 'x', 'blank me', '{a,b}', '{"k": "v"}', 'value', 'dom', 'set',
     'Alice Smith', 37, 'alice@example.com', 'alice', 'alice@example.com',
-    'alice@example.com', 'keep me');
+    'al@ex.com', 'keep me');
 INSERT INTO m_methods VALUES (43, 'x', 'blank me', '{a,b}', '{"k": "v"}', 'value', 'dom', 'set',
     'Bob Jones', 99, 'alice@example.com', NULL, 'bob@example.com', NULL, 'keep me too');
 SELECT gdpr.register('m_methods', ARRAY['a_null']);
@@ -98,7 +98,7 @@ SELECT gdpr.set_anonymiser('m_methods', 'a_blank_arr', 'blank');
 SELECT gdpr.set_anonymiser('m_methods', 'a_blank_j', 'blank');
 SELECT gdpr.set_anonymiser('m_methods', 'a_value', 'value', 'Anonymous user');
 SELECT gdpr.set_anonymiser('m_methods', 'a_valdom', 'value', 'anon');
-SELECT gdpr.set_anonymiser('m_methods', 'a_valdom', 'value', 'forbidden');
+SELECT gdpr.set_anonymiser('m_methods', 'a_valdom', 'value', 'banned');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT gdpr.set_anonymiser('m_methods', 'a_coldef', 'column_default');
 SELECT gdpr.set_anonymiser('m_methods', 'a_func2', 'function', 'public.initials');

@@ -27,6 +27,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "commands/dbcommands.h"
@@ -47,6 +48,7 @@ PG_FUNCTION_INFO_V1(gdpr_is_anonymised);
 PG_FUNCTION_INFO_V1(gdpr_key_exists);
 PG_FUNCTION_INFO_V1(gdpr_delete_key);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db);
+PG_FUNCTION_INFO_V1(gdpr_anonymise_db_batched);
 
 /* cached single-row statements of one table */
 typedef struct OnePlanEntry
@@ -112,7 +114,6 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 	Relation	rel;
 	ListCell   *lc;
 	char	   *keyexpr = gdpr_key_text_expr(key, "t");
-	bool		partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 
 	rel = table_open(relid, AccessShareLock);
 	initStringInfo(&set);
@@ -130,12 +131,12 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 
 	initStringInfo(&buf);
 	if (set.len > 0)
-		appendStringInfo(&buf, "UPDATE %s%s AS t SET %s%s%s WHERE (%s)",
-						 partitioned ? "" : "ONLY ", gdpr_relation_name(relid),
+		appendStringInfo(&buf, "UPDATE %s AS t SET %s%s%s WHERE (%s)",
+						 gdpr_relation_from(relid),
 						 set.data, from ? " FROM " : "", from ? from : "", where);
 	else
-		appendStringInfo(&buf, "SELECT %s FROM %s%s AS t%s%s WHERE (%s)",
-						 keyexpr, partitioned ? "" : "ONLY ", gdpr_relation_name(relid),
+		appendStringInfo(&buf, "SELECT %s FROM %s AS t%s%s WHERE (%s)",
+						 keyexpr, gdpr_relation_from(relid),
 						 from ? ", " : "", from ? from : "", where);
 	if (skip_marked)
 		appendStringInfo(&buf,
@@ -175,13 +176,16 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 {
 	GdprIdentity saved;
 	int			rc;
+	int			level;
 
 	gdpr_become_owner(relid, &saved);
+	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
 	if (plan != NULL)
 		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
 	else
 		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
 								   params->nulls, false, 0);
+	gdpr_key_unpin_format(level);
 	gdpr_unbecome(&saved);
 	if (rc < 0)
 		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
@@ -232,9 +236,8 @@ row_exists(Oid relid, GdprKey *key, Datum *values)
 	char	   *sql;
 	int			rc;
 
-	sql = psprintf("SELECT 1 FROM %s%s AS t WHERE %s",
-				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
+	sql = psprintf("SELECT 1 FROM %s AS t WHERE %s",
+				   gdpr_relation_from(relid), gdpr_key_match_clause(key, "t", 1));
 	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -360,7 +363,7 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	n = run_as_table_owner(relid, entry->plan[force ? 1 : 0], NULL, &params);
 	if (n > 0)
 	{
-		gdpr_events_mark(relid, keys_of_result(n), true);
+		gdpr_events_mark(relid, keys_of_result(n), true, force);
 		result = true;
 	}
 	else if (!row_exists(relid, key, values))
@@ -419,7 +422,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 		}
 		if (key->nkeys == 1)
 			appendStringInfo(&where, "t.%s %s ANY ($1)", quote_identifier(key->attnames[0]),
-							 gdpr_key_eq_operator(key->typids[0]));
+							 gdpr_key_eq_operator(key->typids[0], false));
 		else
 		{
 			appendStringInfoString(&from, "ROWS FROM (");
@@ -432,13 +435,13 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 			for (int c = 0; c < key->nkeys; c++)
 				appendStringInfo(&where, "%st.%s %s k.c%d", c > 0 ? " AND " : "",
 								 quote_identifier(key->attnames[c]),
-								 gdpr_key_eq_operator(key->typids[c]), c + 1);
+								 gdpr_key_eq_operator(key->typids[c], false), c + 1);
 		}
 		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
 									   where.data, !force, &params);
 		n = run_as_table_owner(relid, NULL, sql, &params);
 		if (n > 0)
-			gdpr_events_mark(relid, keys_of_result(n), true);
+			gdpr_events_mark(relid, keys_of_result(n), true, force);
 		total += n;
 
 		if (skipped != NULL)
@@ -446,9 +449,8 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 			/* how many of these keys name a row at all */
 			char	   *countsql;
 
-			countsql = psprintf("SELECT pg_catalog.count(*) FROM %s%s AS t%s%s WHERE %s",
-								get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-								gdpr_relation_name(relid),
+			countsql = psprintf("SELECT pg_catalog.count(*) FROM %s AS t%s%s WHERE %s",
+								gdpr_relation_from(relid),
 								from.len ? ", " : "", from.len ? from.data : "", where.data);
 			if (SPI_execute_with_args(countsql, key->nkeys, params.types, params.values,
 									  NULL, false, 0) != SPI_OK_SELECT)
@@ -661,9 +663,8 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 	bool		result;
 
 	(void) gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
-	sql = psprintf("DELETE FROM %s%s AS t WHERE %s",
-				   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-				   gdpr_relation_name(relid), gdpr_key_match_clause(key, "t", 1));
+	sql = psprintf("DELETE FROM %s AS t WHERE %s",
+				   gdpr_relation_from(relid), gdpr_key_match_clause(key, "t", 1));
 	gdpr_spi_connect();
 	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
@@ -671,6 +672,22 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 	result = SPI_processed > 0;
 	gdpr_spi_finish();
 	PG_RETURN_BOOL(result);
+}
+
+/*
+ * has_pii
+ *		Whether a registered table has any PII column (a scrub has nothing
+ *		to do, and marks nothing, in a table that has none).
+ */
+static bool
+has_pii(GdprTable *table)
+{
+	ListCell   *lc;
+
+	foreach(lc, table->fields)
+		if (((GdprField *) lfirst(lc))->pii)
+			return true;
+	return false;
 }
 
 /*
@@ -682,9 +699,7 @@ static int64
 count_rows(Oid relid)
 {
 	bool		isnull;
-	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s%s",
-							   get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-							   gdpr_relation_name(relid));
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", gdpr_relation_from(relid));
 
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
@@ -708,21 +723,24 @@ anonymise_table(Oid relid, GdprTable *table)
 	GdprIdentity saved;
 	int64		total = 0;
 	int			batch = Max(gdpr_anonymise_batch_size, 1);
+	int			level;
 
 	memset(&params, 0, sizeof(params));
 	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params);
 
 	/* the statement runs to completion at the first fetch, as the owner */
 	gdpr_become_owner(relid, &saved);
+	level = gdpr_key_pin_format(key);
 	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
 									   params.nulls, false, 0);
 	SPI_cursor_fetch(portal, true, batch);
+	gdpr_key_unpin_format(level);
 	gdpr_unbecome(&saved);
 	while (SPI_processed > 0)
 	{
 		uint64		n = SPI_processed;
 
-		gdpr_events_mark(relid, keys_of_result(n), false);
+		gdpr_events_mark(relid, keys_of_result(n), false, false);
 		total += n;
 		SPI_freetuptable(SPI_tuptable);
 		SPI_cursor_fetch(portal, true, batch);
@@ -732,23 +750,15 @@ anonymise_table(Oid relid, GdprTable *table)
 }
 
 /*
- * gdpr_anonymise_db
- *		gdpr.anonymise_db(confirm): anonymise every not yet anonymised row of
- *		every registered table that may be anonymised, one pass per table,
- *		reporting every registered table.
- *
- * Guarded twice: the superuser-only setting gdpr.allow_anonymise_db and
- * confirm = current_database().  Writes no events to the log.  A NOTICE
- * per table shows progress.
+ * check_scrub_allowed
+ *		The two guards of a whole-database scrub: the superuser-only setting
+ *		gdpr.allow_anonymise_db, and confirm (argument 0) naming the current
+ *		database.  Errors out, saying why, when either is missing.
  */
-Datum
-gdpr_anonymise_db(PG_FUNCTION_ARGS)
+static void
+check_scrub_allowed(FunctionCallInfo fcinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *dbname = get_database_name(MyDatabaseId);
-	List	   *tables;
-	ListCell   *lc;
-	int			done = 0;
 
 	if (!gdpr_allow_anonymise_db)
 		ereport(ERROR,
@@ -761,7 +771,26 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confirm must be the name of the current database, \"%s\"", dbname),
 				 errdetail("This guards against scrubbing the wrong database.")));
+}
 
+/*
+ * gdpr_anonymise_db
+ *		gdpr.anonymise_db(confirm): anonymise every not yet anonymised row of
+ *		every registered table that may be anonymised, one pass per table,
+ *		reporting every registered table.
+ *
+ * Guarded twice (check_scrub_allowed).  Writes no events to the log.  A
+ * NOTICE per table shows progress.
+ */
+Datum
+gdpr_anonymise_db(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *tables;
+	ListCell   *lc;
+	int			done = 0;
+
+	check_scrub_allowed(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	tables = gdpr_catalog_registered_tables();
 	gdpr_spi_connect();
@@ -779,7 +808,7 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
 			continue;
 		gdpr_check_table(relid, true);
 		rows = count_rows(relid);
-		if (table->can_anonymise)
+		if (table->can_anonymise && has_pii(table))
 			changed = anonymise_table(relid, table);
 		ereport(NOTICE,
 				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
@@ -792,4 +821,181 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
 	}
 	gdpr_spi_finish();
 	return (Datum) 0;
+}
+
+/*
+ * scrub_in_batches
+ *		Anonymise the not yet anonymised rows of one table in batches of
+ *		gdpr.anonymise_batch_size rows in key order, committing after each
+ *		batch.  Returns the rows changed.
+ *
+ * Each batch first reads the next slice of keys (all rows, so that the
+ * slices advance even over rows anonymised already), then updates the
+ * unmarked rows of that key range and marks them.  Must run in a
+ * non-atomic SPI connection (a CALL outside a transaction block).
+ */
+static int64
+scrub_in_batches(Oid relid, int batch)
+{
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	char	   *relname = gdpr_relation_name(relid);
+	char	   *order = gdpr_key_order_by(key, "t");
+	StringInfoData lower;
+	StringInfoData upper;
+	Datum		last[INDEX_MAX_KEYS];
+	bool		have_last = false;
+	int64		total = 0;
+
+	for (;;)
+	{
+		GdprTable  *table = gdpr_catalog_get_table(relid);
+		GdprParams	params;
+		char	   *slice_sql;
+		char	   *where;
+		uint64		n;
+		GdprIdentity saved;
+		Datum		next[INDEX_MAX_KEYS];
+		Oid			types[INDEX_MAX_KEYS * 2];
+		Datum		values[INDEX_MAX_KEYS * 2];
+		bool		final;
+
+		if (table == NULL || !table->can_anonymise)
+			break;
+
+		/* ROW(k) > ROW(last): the lower bound of this slice */
+		initStringInfo(&lower);
+		if (have_last)
+		{
+			appendStringInfo(&lower, "ROW(%s) OPERATOR(pg_catalog.>) ROW(", order);
+			for (int c = 0; c < key->nkeys; c++)
+				appendStringInfo(&lower, "%s$%d", c > 0 ? ", " : "", c + 1);
+			appendStringInfoChar(&lower, ')');
+		}
+		else
+			appendStringInfoString(&lower, "true");
+		for (int c = 0; c < key->nkeys; c++)
+		{
+			types[c] = key->typids[c];
+			values[c] = last[c];
+		}
+
+		/* the last key of the next slice */
+		slice_sql = psprintf("SELECT %s FROM %s AS t WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
+							 order, gdpr_relation_from(relid), lower.data,
+							 order, batch - 1);
+		gdpr_become_owner(relid, &saved);
+		if (SPI_execute_with_args(slice_sql, have_last ? key->nkeys : 0, types, values,
+								  NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed");
+		gdpr_unbecome(&saved);
+		final = (SPI_processed == 0);
+		initStringInfo(&upper);
+		if (!final)
+		{
+			for (int c = 0; c < key->nkeys; c++)
+			{
+				bool		isnull;
+				int16		typlen;
+				bool		typbyval;
+
+				get_typlenbyval(key->typids[c], &typlen, &typbyval);
+				next[c] = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  c + 1, &isnull), typbyval, typlen);
+				types[key->nkeys + c] = key->typids[c];
+				values[key->nkeys + c] = next[c];
+			}
+			appendStringInfo(&upper, "ROW(%s) OPERATOR(pg_catalog.<=) ROW(", order);
+			for (int c = 0; c < key->nkeys; c++)
+				appendStringInfo(&upper, "%s$%d", c > 0 ? ", " : "", key->nkeys + c + 1);
+			appendStringInfoChar(&upper, ')');
+		}
+		else
+			appendStringInfoString(&upper, "true");
+
+		/* parameters: $1..$n lower bound, $n+1..$2n upper bound, then methods */
+		memset(&params, 0, sizeof(params));
+		for (int c = 0; c < key->nkeys * 2; c++)
+			gdpr_params_add(&params, key->typids[c % key->nkeys],
+							(c < key->nkeys) ? (have_last ? last[c] : (Datum) 0) :
+							(!final ? next[c - key->nkeys] : (Datum) 0),
+							(c < key->nkeys) ? !have_last : final);
+		where = psprintf("(%s) AND (%s)", have_last ? lower.data : "true",
+						 upper.data);
+		{
+			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where, true,
+													   &params);
+
+			n = run_as_table_owner(relid, NULL, sql, &params);
+			if (n > 0)
+				gdpr_events_mark(relid, keys_of_result(n), false, false);
+			total += n;
+			SPI_commit();
+			if (final)
+				break;
+		}
+		for (int c = 0; c < key->nkeys; c++)
+			last[c] = next[c];
+		have_last = true;
+		ereport(NOTICE,
+				(errmsg("gdpr: %s: %lld rows anonymised so far",
+						relname, (long long) total)));
+	}
+	return total;
+}
+
+/*
+ * gdpr_anonymise_db_batched
+ *		CALL gdpr.anonymise_db_batched(confirm): the procedure form of
+ *		gdpr.anonymise_db() for large databases.  It commits after every
+ *		batch of gdpr.anonymise_batch_size rows, so one failure does not roll
+ *		back hours of work and WAL and locks stay bounded; running it again
+ *		after an interruption continues where it stopped (rows already
+ *		marked are skipped).  Must be CALLed outside a transaction block.
+ */
+Datum
+gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
+{
+	bool		nonatomic;
+	List	   *tables;
+	ListCell   *lc;
+	int			done = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	check_scrub_allowed(fcinfo);
+	nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	if (!nonatomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("gdpr.anonymise_db_batched() must be called outside a transaction block"),
+				 errhint("Use CALL on its own, or gdpr.anonymise_db() inside a transaction.")));
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	tables = gdpr_catalog_registered_tables();
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		tables = list_copy(tables);
+		MemoryContextSwitchTo(old);
+	}
+	foreach(lc, tables)
+	{
+		Oid			relid = lfirst_oid(lc);
+		GdprTable  *table = gdpr_catalog_get_table(relid);
+		int64		changed = 0;
+
+		done++;
+		if (table == NULL)
+			continue;
+		gdpr_check_table(relid, true);
+		if (table->can_anonymise && has_pii(table))
+			changed = scrub_in_batches(relid, Max(gdpr_anonymise_batch_size, 1));
+		ereport(NOTICE,
+				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",
+						done, list_length(tables), gdpr_relation_name(relid),
+						(long long) changed)));
+	}
+	gdpr_spi_finish();
+	PG_RETURN_VOID();
 }

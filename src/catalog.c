@@ -55,6 +55,8 @@ typedef struct TableCacheEntry
 /* Local state */
 static HTAB *table_cache = NULL;
 static MemoryContext table_cache_cxt = NULL;
+static List *registered_list = NIL;	/* in TopMemoryContext */
+static bool registered_list_valid = false;
 
 /*
  * table_cache_invalidate
@@ -67,6 +69,8 @@ table_cache_invalidate(Datum arg, Oid relid)
 	HASH_SEQ_STATUS status;
 	TableCacheEntry *entry;
 
+	/* any relation may have joined or left the registry */
+	registered_list_valid = false;
 	if (table_cache == NULL)
 		return;
 	hash_seq_init(&status, table_cache);
@@ -225,14 +229,36 @@ gdpr_catalog_get_table(Oid relid)
 }
 
 /*
+ * copy_registered_list
+ *		A copy of the cached list of registered tables, in the current
+ *		transaction's memory (callers may be inside SPI).
+ */
+static List *
+copy_registered_list(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+	List	   *result = list_copy(registered_list);
+
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/*
  * gdpr_catalog_registered_tables
  *		OIDs of every registered table that still exists, ordered by name.
+ *
+ * Cached until the next relcache invalidation (every registry change sends
+ * one for the table concerned); the result is a copy that lives until the
+ * end of the transaction.
  */
 List *
 gdpr_catalog_registered_tables(void)
 {
-	List	   *result = NIL;
 	uint64		n;
+	List	   *fresh = NIL;
+
+	if (registered_list_valid)
+		return copy_registered_list();
 
 	gdpr_spi_connect();
 	n = catalog_spi("SELECT t.rel FROM gdpr.registered_table t "
@@ -245,13 +271,18 @@ gdpr_catalog_registered_tables(void)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		result = lappend_oid(result, relid);
+		fresh = lappend_oid(fresh, relid);
 		MemoryContextSwitchTo(old);
 	}
 	gdpr_spi_finish();
-	return result;
+
+	/* callers hold copies, so the old list can go */
+	list_free(registered_list);
+	registered_list = fresh;
+	registered_list_valid = true;
+	return copy_registered_list();
 }
 
 /*
@@ -367,6 +398,33 @@ upsert_field(Oid relid, const char *attname, bool pii, const char *method,
 }
 
 /*
+ * write_table_options
+ *		Store a registered table's can_anonymise and export columns (already
+ *		validated); with declared, mark the row as made by a declaration.
+ */
+static void
+write_table_options(Oid relid, bool can_anonymise, List *export_fields, bool export_all,
+					List *export_exclude, bool declared)
+{
+	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = BoolGetDatum(can_anonymise);
+	values[2] = export_all ? (Datum) 0 : gdpr_list_to_text_array(export_fields);
+	nulls[2] = export_all ? 'n' : ' ';
+	values[3] = gdpr_list_to_text_array(export_exclude);
+	values[4] = BoolGetDatum(declared);
+	gdpr_spi_connect();
+	catalog_spi("UPDATE gdpr.registered_table SET can_anonymise = $2, export_fields = $3, "
+				"export_exclude = $4, declared = declared OR $5 WHERE rel = $1",
+				5, types, values, nulls, false);
+	gdpr_spi_finish();
+	invalidate(relid);
+}
+
+/*
  * gdpr_catalog_register_table
  *		Register relid: its PII columns (method "default"), search fields,
  *		export columns and whether it may be anonymised, and attach the
@@ -383,9 +441,8 @@ gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 	Relation	rel;
 	ListCell   *lc;
 	List	   *validated = NIL;
-	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1];
 
 	gdpr_check_table(relid, false);
 	(void) gdpr_key_lookup(relid, false);
@@ -411,17 +468,11 @@ gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 	table_close(rel, AccessShareLock);
 
 	values[0] = ObjectIdGetDatum(relid);
-	values[1] = BoolGetDatum(can_anonymise);
-	values[2] = export_all ? (Datum) 0 : gdpr_list_to_text_array(export_fields);
-	nulls[2] = export_all ? 'n' : ' ';
-	values[3] = gdpr_list_to_text_array(export_exclude);
-	values[4] = BoolGetDatum(false);
 	gdpr_spi_connect();
-	catalog_spi("INSERT INTO gdpr.registered_table "
-				"(rel, can_anonymise, export_fields, export_exclude, declared) "
-				"VALUES ($1, $2, $3, $4, $5)",
-				5, types, values, nulls, false);
+	catalog_spi("INSERT INTO gdpr.registered_table (rel) VALUES ($1)",
+				1, types, values, NULL, false);
 	gdpr_spi_finish();
+	write_table_options(relid, can_anonymise, export_fields, export_all, export_exclude, false);
 
 	foreach(lc, validated)
 		upsert_field(relid, lfirst(lc), true, "default", NULL,
@@ -482,6 +533,7 @@ gdpr_catalog_unregister_table(Oid relid)
 
 	gdpr_spi_connect();
 	catalog_spi("DELETE FROM gdpr.constraint_rule WHERE rel = $1", 1, types, values, NULL, false);
+	catalog_spi("DELETE FROM gdpr.registered_field WHERE rel = $1", 1, types, values, NULL, false);
 	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
 	gdpr_spi_finish();
 
@@ -499,9 +551,6 @@ gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
 							   List *export_exclude, bool declared)
 {
 	Relation	rel;
-	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
 
 	if (gdpr_catalog_get_table(relid) == NULL)
 		not_registered_error(relid);
@@ -509,19 +558,8 @@ gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
 	check_columns_exist(rel, export_fields);
 	check_columns_exist(rel, export_exclude);
 	table_close(rel, AccessShareLock);
-
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = BoolGetDatum(can_anonymise);
-	values[2] = export_all ? (Datum) 0 : gdpr_list_to_text_array(export_fields);
-	nulls[2] = export_all ? 'n' : ' ';
-	values[3] = gdpr_list_to_text_array(export_exclude);
-	values[4] = BoolGetDatum(declared);
-	gdpr_spi_connect();
-	catalog_spi("UPDATE gdpr.registered_table SET can_anonymise = $2, export_fields = $3, "
-				"export_exclude = $4, declared = declared OR $5 WHERE rel = $1",
-				5, types, values, nulls, false);
-	gdpr_spi_finish();
-	invalidate(relid);
+	write_table_options(relid, can_anonymise, export_fields, export_all, export_exclude,
+						declared);
 }
 
 /*

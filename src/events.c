@@ -21,14 +21,14 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "gdpr.h"
 
 /* Local state: plans prepared once per backend */
-static SPIPlanPtr queue_one_plan = NULL;
 static SPIPlanPtr queue_many_plan = NULL;
-static SPIPlanPtr mark_plan = NULL;
+static SPIPlanPtr mark_plan[2] = {NULL, NULL};	/* [force] */
 
 /*
  * prepare_kept
@@ -78,56 +78,50 @@ run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
 
 /*
  * gdpr_events_queue
- *		Queue one event (kind 'delete' or 'anonymise') for a row of relid.
- *
- * Nothing is queued while gdpr.rerun() replays the log.  Must be called
- * inside a transaction; connects to SPI itself.
+ *		Queue a 'delete' event for one deleted row of relid, and forget the
+ *		row's marker (see gdpr_events_queue_many).
  */
 void
 gdpr_events_queue(const char *kind, Oid relid, const char *key)
 {
-	Datum		values[3];
+	Datum		elem = CStringGetTextDatum(key);
 
-	if (gdpr_replaying)
-		return;
-	gdpr_spi_connect();
-	if (queue_one_plan == NULL)
-	{
-		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-
-		queue_one_plan = prepare_kept("INSERT INTO gdpr.queue (kind, table_name, key) "
-									  "VALUES ($1, $2, $3)", 3, types);
-	}
-	values[0] = CStringGetTextDatum(kind);
-	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
-	values[2] = CStringGetTextDatum(key);
-	run_as_owner(queue_one_plan, values, NULL);
-	gdpr_spi_finish();
+	gdpr_events_queue_many(kind, relid,
+						   PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false,
+														   TYPALIGN_INT)));
 }
 
 /*
  * gdpr_events_queue_many
- *		Queue one event of kind for each key of the text[] keys.
+ *		Queue a 'delete' event for each deleted row of relid named by the
+ *		text[] keys, and forget the rows' markers: a new row may reuse a key,
+ *		and it is not anonymised.
+ *
+ * While gdpr.rerun() replays the log no event is queued, but the markers
+ * still go.  Must be called inside a transaction; connects to SPI itself.
  */
 void
 gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
 {
-	Datum		values[3];
+	Datum		values[4];
 
-	if (gdpr_replaying)
-		return;
+	Assert(strcmp(kind, "delete") == 0);
 	gdpr_spi_connect();
 	if (queue_many_plan == NULL)
 	{
-		Oid			types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID};
 
-		queue_many_plan = prepare_kept("INSERT INTO gdpr.queue (kind, table_name, key) "
-									   "SELECT $1, $2, k FROM pg_catalog.unnest($3) AS k",
-									   3, types);
+		queue_many_plan = prepare_kept("WITH m AS ("
+									   " DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
+									   " AND key OPERATOR(pg_catalog.=) ANY ($3))"
+									   "INSERT INTO gdpr.queue (kind, table_name, key) "
+									   "SELECT 'delete', $2, k FROM pg_catalog.unnest($3) AS k "
+									   "WHERE $4", 4, types);
 	}
-	values[0] = CStringGetTextDatum(kind);
+	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[2] = keys;
+	values[3] = BoolGetDatum(!gdpr_replaying);
 	run_as_owner(queue_many_plan, values, NULL);
 	gdpr_spi_finish();
 }
@@ -137,31 +131,44 @@ gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
  *		Record the rows named by the text[] keys as anonymised, and queue an
  *		'anonymise' event for each when queue_event and gdpr.log_anonymise
  *		are on (and no replay is running).
+ *
+ * The marker is the arbiter between concurrent anonymisations of one row
+ * (an explicit one racing an ON DELETE ANONYMISE rule, say): without force
+ * only the keys whose marker this call inserted get an event, so a row is
+ * logged as anonymised once.  With force every key gets one.
  */
 void
-gdpr_events_mark(Oid relid, Datum keys, bool queue_event)
+gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 {
 	Datum		values[4];
+	int			f = force ? 1 : 0;
 
 	gdpr_spi_connect();
-	if (mark_plan == NULL)
+	if (mark_plan[f] == NULL)
 	{
 		Oid			types[4] = {REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID};
 
-		mark_plan = prepare_kept("WITH m AS ("
-								 " INSERT INTO gdpr.marker AS m (rel, key)"
-								 " SELECT $1, k FROM pg_catalog.unnest($2) AS k"
-								 " ON CONFLICT (rel, key) DO UPDATE"
-								 " SET anonymised_at = pg_catalog.now())"
-								 "INSERT INTO gdpr.queue (kind, table_name, key)"
-								 " SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
-								 " WHERE $4",
-								 4, types);
+		mark_plan[f] = prepare_kept(force ?
+									"WITH m AS ("
+									" INSERT INTO gdpr.marker AS m (rel, key)"
+									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+									" ON CONFLICT (rel, key) DO UPDATE"
+									" SET anonymised_at = pg_catalog.now())"
+									"INSERT INTO gdpr.queue (kind, table_name, key)"
+									" SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
+									" WHERE $4" :
+									"WITH m AS ("
+									" INSERT INTO gdpr.marker AS m (rel, key)"
+									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+									" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key)"
+									"INSERT INTO gdpr.queue (kind, table_name, key)"
+									" SELECT 'anonymise', $3, m.key FROM m WHERE $4",
+									4, types);
 	}
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = keys;
 	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying);
-	run_as_owner(mark_plan, values, NULL);
+	run_as_owner(mark_plan[f], values, NULL);
 	gdpr_spi_finish();
 }

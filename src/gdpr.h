@@ -76,6 +76,7 @@ extern void gdpr_become(Oid userid, GdprIdentity *saved);
 extern void gdpr_become_owner(Oid relid, GdprIdentity *saved);
 extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);
+extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
 extern Datum gdpr_list_to_text_array(List *strings);
@@ -98,6 +99,8 @@ typedef struct GdprKey
 	Oid			typinput[INDEX_MAX_KEYS];
 	Oid			typioparam[INDEX_MAX_KEYS];
 	TupleDesc	tupdesc;		/* blessed row type of the key columns */
+	bool		pin_format;		/* key text depends on DateStyle & co */
+	bool		pin_timezone;	/* ... and on TimeZone */
 } GdprKey;
 
 extern GdprKey *gdpr_key_lookup(Oid relid, bool missing_ok);
@@ -108,7 +111,9 @@ extern char *gdpr_key_text_expr(GdprKey *key, const char *alias);
 extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam);
 extern char *gdpr_key_order_by(GdprKey *key, const char *alias);
 extern bool gdpr_key_is_key_column(GdprKey *key, AttrNumber attnum);
-extern char *gdpr_key_eq_operator(Oid typid);
+extern char *gdpr_key_eq_operator(Oid typid, bool missing_ok);
+extern int	gdpr_key_pin_format(GdprKey *key);
+extern void gdpr_key_unpin_format(int nestlevel);
 
 /* ------------------------------------------------------------------------
  * catalog.c: the registry
@@ -196,13 +201,14 @@ extern void gdpr_anonymise_invalidate(Oid relid);
  */
 extern void gdpr_events_queue(const char *kind, Oid relid, const char *key);
 extern void gdpr_events_queue_many(const char *kind, Oid relid, Datum keys);
-extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event);
+extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 
 /* ------------------------------------------------------------------------
  * trigger.c
  * ------------------------------------------------------------------------
  */
 extern void gdpr_trigger_attach(Oid relid);
+extern void gdpr_trigger_attach_partition(Oid relid);
 extern void gdpr_trigger_detach(Oid relid);
 extern void gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared);
 extern void gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok);

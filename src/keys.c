@@ -28,6 +28,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -69,6 +70,74 @@ key_cache_invalidate(Datum arg, Oid relid)
 }
 
 /*
+ * note_format_dependence
+ *		Record in key whether the text form of a key column of type typid
+ *		depends on session settings: DateStyle and IntervalStyle for date and
+ *		time types, TimeZone for the zoned ones, extra_float_digits for
+ *		floats (also inside arrays, domains and ranges of them).
+ */
+static void
+note_format_dependence(GdprKey *key, Oid typid)
+{
+	Oid			base = getBaseType(typid);
+	Oid			elem = get_element_type(base);
+	char		category;
+	bool		preferred;
+
+	if (OidIsValid(elem))
+		base = getBaseType(elem);
+	if (type_is_range(base))
+		base = get_range_subtype(base);
+	get_type_category_preferred(base, &category, &preferred);
+	if (category == TYPCATEGORY_DATETIME || category == TYPCATEGORY_TIMESPAN ||
+		base == FLOAT4OID || base == FLOAT8OID)
+		key->pin_format = true;
+	if (base == TIMESTAMPTZOID || base == TIMETZOID)
+		key->pin_timezone = true;
+}
+
+/*
+ * gdpr_key_pin_format
+ *		Pin the settings the key's text form depends on (DateStyle ISO,
+ *		IntervalStyle postgres, extra_float_digits 1, and TimeZone UTC for
+ *		zoned types), so that a key prints the same in every session: the
+ *		markers and the log match keys by their text.
+ *
+ * Returns the GUC nesting level to give gdpr_key_unpin_format, or -1 when
+ * nothing needed pinning.  A transaction abort undoes the pinning too.
+ */
+int
+gdpr_key_pin_format(GdprKey *key)
+{
+	int			nestlevel;
+
+	if (key == NULL || !key->pin_format)
+		return -1;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (key->pin_timezone)
+		(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * gdpr_key_unpin_format
+ *		Undo gdpr_key_pin_format (no-op for -1).
+ */
+void
+gdpr_key_unpin_format(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * build_key
  *		Read the primary key of relid from the relcache into a GdprKey
  *		allocated in CacheMemoryContext; NULL when there is none.
@@ -105,6 +174,7 @@ build_key(Oid relid)
 		key->typmods[i] = att->atttypmod;
 		getTypeOutputInfo(att->atttypid, &key->typoutput[i], &isvarlena);
 		getTypeInputInfo(att->atttypid, &key->typinput[i], &key->typioparam[i]);
+		note_format_dependence(key, att->atttypid);
 	}
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
@@ -179,9 +249,16 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
 {
 	if (key->nkeys == 1)
 	{
+		char	   *result;
+		int			level;
+
+		/* read in the session's own style, print in the pinned one */
 		values[0] = OidInputFunctionCall(key->typinput[0], (char *) text,
 										 key->typioparam[0], key->typmods[0]);
-		return OidOutputFunctionCall(key->typoutput[0], values[0]);
+		level = gdpr_key_pin_format(key);
+		result = OidOutputFunctionCall(key->typoutput[0], values[0]);
+		gdpr_key_unpin_format(level);
+		return result;
 	}
 	else
 	{
@@ -205,7 +282,13 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("key \"%s\" has a null value in column \"%s\"",
 								text, key->attnames[i])));
-		return OidOutputFunctionCall(F_RECORD_OUT, rec);
+		{
+			int			level = gdpr_key_pin_format(key);
+			char	   *result = OidOutputFunctionCall(F_RECORD_OUT, rec);
+
+			gdpr_key_unpin_format(level);
+			return result;
+		}
 	}
 }
 
@@ -225,7 +308,7 @@ gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid)
 	bool		isvarlena;
 	Datum		values[INDEX_MAX_KEYS];
 
-	if (key->nkeys == 1 && typid == key->typids[0])
+	if (key->nkeys == 1 && typid == key->typids[0] && !key->pin_format)
 		return OidOutputFunctionCall(key->typoutput[0], value);
 
 	getTypeOutputInfo(typid, &typoutput, &isvarlena);
@@ -252,11 +335,19 @@ gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple)
 		if (nulls[i])
 			elog(ERROR, "primary key column \"%s\" is null", key->attnames[i]);
 	}
-	if (key->nkeys == 1)
-		return OidOutputFunctionCall(key->typoutput[0], values[0]);
+	{
+		int			level = gdpr_key_pin_format(key);
+		char	   *result;
 
-	return OidOutputFunctionCall(F_RECORD_OUT,
-								 HeapTupleGetDatum(heap_form_tuple(key->tupdesc, values, nulls)));
+		if (key->nkeys == 1)
+			result = OidOutputFunctionCall(key->typoutput[0], values[0]);
+		else
+			result = OidOutputFunctionCall(F_RECORD_OUT,
+										   HeapTupleGetDatum(heap_form_tuple(key->tupdesc,
+																			 values, nulls)));
+		gdpr_key_unpin_format(level);
+		return result;
+	}
 }
 
 /*
@@ -314,15 +405,18 @@ gdpr_key_text_expr(GdprKey *key, const char *alias)
 /*
  * gdpr_key_eq_operator
  *		"OPERATOR(schema.=)" for the default equality operator of a type, so
- *		that generated SQL never depends on search_path.
+ *		that generated SQL never depends on search_path.  A type without one
+ *		is an error, or NULL with missing_ok.
  */
 char *
-gdpr_key_eq_operator(Oid typid)
+gdpr_key_eq_operator(Oid typid, bool missing_ok)
 {
 	TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
 	HeapTuple	tup;
 	Oid			nspid;
 
+	if (!OidIsValid(tce->eq_opr) && missing_ok)
+		return NULL;
 	if (!OidIsValid(tce->eq_opr))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -350,7 +444,7 @@ gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam)
 	for (int i = 0; i < key->nkeys; i++)
 		appendStringInfo(&buf, "%s%s.%s %s $%d", i > 0 ? " AND " : "",
 						 quote_identifier(alias), quote_identifier(key->attnames[i]),
-						 gdpr_key_eq_operator(key->typids[i]), firstparam + i);
+						 gdpr_key_eq_operator(key->typids[i], false), firstparam + i);
 	return buf.data;
 }
 

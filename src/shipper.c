@@ -1,7 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * shipper.c
- *	  (being written)
+ *	  Ship the gdpr event log to the log database over libpq.
+ *
+ * Events wait in the outbox gdpr.queue, written in the same transaction as
+ * the change they record.  A shipping round, inside one local transaction,
+ * reads a batch of the queue in seq order, inserts it into the log table
+ * gdpr_log.event of the log database (one remote statement, so one remote
+ * transaction) and only then deletes the batch from the queue.  A crash
+ * between the remote commit and the local one makes the next round send the
+ * batch again; the unique event_uuid of each event makes the log database
+ * drop the copies (ON CONFLICT DO NOTHING).  At-least-once delivery plus an
+ * idempotent receipt is exactly once.
+ *
+ * The shipper also keeps gdpr.state.reflected_id, the high-water mark of log
+ * ids this database reflects (see gdpr_shipper_ship_batch), which
+ * gdpr.rerun() uses after a restore.
+ *
+ * Connections are opened and used with the interrupt-aware libpqsrv_*
+ * helpers and a non-blocking send loop; nothing in this file may block
+ * without watching the latch.  The connection string is never put in a
+ * message.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -12,4 +31,676 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "common/connect.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "libpq-fe.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
 #include "gdpr.h"
+#include "shipper.h"
+
+PG_FUNCTION_INFO_V1(gdpr_ship_log);
+
+/*
+ * Creation of the remote table.  Only names and the key text ever reach the
+ * log database: nothing else of a row.  The index on (source, id) serves
+ * gdpr.rerun() and the reflected-mark check.
+ */
+static const char *const create_log_table_sql =
+"SELECT pg_catalog.pg_advisory_xact_lock(7454010542096465921);"
+"CREATE SCHEMA IF NOT EXISTS gdpr_log;"
+"CREATE TABLE IF NOT EXISTS gdpr_log.event ("
+"    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+"    source      text        NOT NULL,"
+"    kind        text        NOT NULL,"
+"    table_name  text        NOT NULL,"
+"    key         text        NOT NULL,"
+"    occurred_at timestamptz NOT NULL,"
+"    event_uuid  uuid        NOT NULL UNIQUE,"
+"    shipped_at  timestamptz NOT NULL DEFAULT pg_catalog.now());"
+"CREATE INDEX IF NOT EXISTS event_source_id_idx ON gdpr_log.event (source, id);"
+"COMMENT ON TABLE gdpr_log.event IS 'erasures logged by the gdpr extension: no personal data but the key';";
+
+/*
+ * gdpr_shipper_require_conninfo
+ *		Raise an error when gdpr.log_conninfo is empty.
+ *
+ * Used by the SQL-callable entry points; the worker idles instead.
+ */
+void
+gdpr_shipper_require_conninfo(void)
+{
+	if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0')
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("no gdpr log database is configured"),
+				errhint("Set \"gdpr.log_conninfo\" to the connection string of the log database and reload the configuration."));
+}
+
+/*
+ * ignore_notice
+ *		libpq notice receiver that drops remote notices.
+ *
+ * The default receiver prints to stderr, that is into the server log, where
+ * "schema already exists, skipping" and the like would only be noise.
+ */
+static void
+ignore_notice(void *arg, const PGresult *res)
+{
+}
+
+/*
+ * gdpr_shipper_connect
+ *		Open a connection to the log database named by gdpr.log_conninfo.
+ *
+ * Returns the connection, in non-blocking mode and with a secure
+ * search_path, or NULL with *errmsg set to libpq's (palloc'd) message when
+ * the database cannot be reached.  Interrupts are served while connecting.
+ * The caller must close the connection with gdpr_shipper_disconnect, also
+ * on error paths (PG_FINALLY).
+ */
+PGconn *
+gdpr_shipper_connect(char **errmsg)
+{
+	const char *keywords[5];
+	const char *values[5];
+	PGconn	   *conn;
+	PGresult   *res;
+
+	/*
+	 * Later keywords win: the conninfo (expanded from dbname) may set its own
+	 * application_name and connect_timeout, never the encoding.  Without a
+	 * timeout a log server that accepts but never answers would keep the
+	 * caller waiting (interruptibly) for ever.
+	 */
+	keywords[0] = "fallback_application_name";
+	values[0] = "gdpr";
+	keywords[1] = "connect_timeout";
+	values[1] = "10";
+	keywords[2] = "dbname";
+	values[2] = gdpr_log_conninfo;
+	keywords[3] = "client_encoding";
+	values[3] = GetDatabaseEncodingName();
+	keywords[4] = NULL;
+	values[4] = NULL;
+
+	conn = libpqsrv_connect_params(keywords, values, true, PG_WAIT_EXTENSION);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		*errmsg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+		libpqsrv_disconnect(conn);
+		return NULL;
+	}
+
+	PQsetNoticeReceiver(conn, ignore_notice, NULL);
+
+	res = libpqsrv_exec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL, PG_WAIT_EXTENSION);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		*errmsg = pchomp(PQerrorMessage(conn));
+		PQclear(res);
+		libpqsrv_disconnect(conn);
+		return NULL;
+	}
+	PQclear(res);
+
+	/* large batches are sent with a flush loop that watches the latch */
+	if (PQsetnonblocking(conn, 1) != 0)
+	{
+		*errmsg = pchomp(PQerrorMessage(conn));
+		libpqsrv_disconnect(conn);
+		return NULL;
+	}
+
+	*errmsg = NULL;
+	return conn;
+}
+
+/*
+ * gdpr_shipper_disconnect
+ *		Close a connection opened by gdpr_shipper_connect; NULL is allowed.
+ */
+void
+gdpr_shipper_disconnect(PGconn *conn)
+{
+	libpqsrv_disconnect(conn);
+}
+
+/*
+ * report_remote_error
+ *		Raise an ERROR for a failed remote command.
+ *
+ * The remote SQLSTATE is kept, as dblink does; without one (the connection
+ * broke) the error is connection_failure with libpq's message.  Frees res.
+ * Never returns.
+ */
+static void
+report_remote_error(PGconn *conn, PGresult *res, const char *what)
+{
+	char	   *sqlstate = NULL;
+	char	   *primary = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+	int			code = ERRCODE_CONNECTION_FAILURE;
+
+	if (res != NULL)
+	{
+		const char *s;
+
+		if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+			sqlstate = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) != NULL)
+			primary = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) != NULL)
+			detail = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT)) != NULL)
+			hint = pstrdup(s);
+		PQclear(res);
+	}
+	if (sqlstate != NULL && strlen(sqlstate) == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+
+	if (primary == NULL)
+		ereport(ERROR,
+				errcode(code),
+				errmsg("could not communicate with the gdpr log database"),
+				errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+				errcontext("while %s", what));
+
+	ereport(ERROR,
+			errcode(code),
+			errmsg_internal("%s", primary),
+			detail ? errdetail_internal("%s", detail) : 0,
+			hint ? errhint("%s", hint) : 0,
+			errcontext("while %s on the gdpr log database", what));
+}
+
+/*
+ * gdpr_shipper_exec
+ *		Run one command (text parameters, text results) on the log database.
+ *
+ * The query is sent in non-blocking mode and flushed in a loop that waits on
+ * the latch and the socket, so neither a large batch nor a stalled server
+ * can keep the process from serving interrupts.  Returns the result, which
+ * the caller must PQclear (use PG_FINALLY when ereport can intervene); any
+ * status other than expected raises an ERROR naming what was being done.
+ */
+PGresult *
+gdpr_shipper_exec(PGconn *conn, const char *sql, int nparams,
+				  const char *const *values, ExecStatusType expected,
+				  const char *what)
+{
+	PGresult   *res;
+
+	/* without parameters, the simple protocol: it allows several commands */
+	if (!(nparams == 0 ? PQsendQuery(conn, sql) :
+		  PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0)))
+		report_remote_error(conn, NULL, what);
+
+	for (;;)
+	{
+		int			flushed = PQflush(conn);
+		int			rc;
+
+		if (flushed == 0)
+			break;
+		if (flushed < 0)
+			report_remote_error(conn, NULL, what);
+
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET |
+							   WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE,
+							   PQsocket(conn), 0, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			report_remote_error(conn, NULL, what);
+	}
+
+	res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
+	if (res == NULL || PQresultStatus(res) != expected)
+		report_remote_error(conn, res, what);
+	return res;
+}
+
+/*
+ * gdpr_shipper_log_table_exists
+ *		Whether gdpr_log.event exists in the log database.
+ */
+bool
+gdpr_shipper_log_table_exists(PGconn *conn)
+{
+	PGresult   *res;
+	bool		exists;
+
+	res = gdpr_shipper_exec(conn,
+							"SELECT pg_catalog.to_regclass('gdpr_log.event') IS NOT NULL",
+							0, NULL, PGRES_TUPLES_OK,
+							"looking for the log table");
+	exists = (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0);
+	PQclear(res);
+	return exists;
+}
+
+/*
+ * gdpr_shipper_ensure_log_table
+ *		Create gdpr_log.event in the log database unless it exists.
+ *
+ * Checked first, so that a log role without CREATE can ship into a table
+ * its administrator created.  Concurrent creators (several databases
+ * shipping to one log database) are serialised by a remote transaction
+ * advisory lock; the statements run in one implicit remote transaction.
+ */
+void
+gdpr_shipper_ensure_log_table(PGconn *conn)
+{
+	PGresult   *res;
+
+	if (gdpr_shipper_log_table_exists(conn))
+		return;
+
+	res = gdpr_shipper_exec(conn, create_log_table_sql, 0, NULL,
+							PGRES_COMMAND_OK, "creating the log table");
+	PQclear(res);
+}
+
+/*
+ * run_local
+ *		Run one statement on gdpr's own tables, as the extension's owner.
+ *
+ * gdpr.queue and gdpr.state are readable and writable by the extension's
+ * owner only; running as the owner lets a role that was granted EXECUTE on
+ * gdpr.ship_log() or gdpr.rerun() use them.  Requires SPI to be connected.
+ * Returns SPI_processed; an unexpected SPI result is an internal error.
+ */
+static uint64
+run_local(const char *sql, int nargs, Oid *argtypes, Datum *values,
+		  int expected)
+{
+	GdprIdentity saved;
+	int			ret;
+
+	gdpr_become(gdpr_extension_owner(), &saved);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+	gdpr_unbecome(&saved);
+	if (ret != expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * gdpr_shipper_lock
+ *		Take the transaction advisory lock that serialises shipping and
+ *		replaying in this database.
+ *
+ * With wait, blocks (interruptibly) until the lock is free and returns
+ * true; without, returns whether it was free.  Held until the end of the
+ * current transaction.
+ */
+bool
+gdpr_shipper_lock(bool wait)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(GDPR_SHIP_LOCK_KEY)};
+	bool		got = true;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_local(wait ? "SELECT pg_catalog.pg_advisory_xact_lock($1)"
+			  : "SELECT pg_catalog.pg_try_advisory_xact_lock($1)",
+			  1, argtypes, values, SPI_OK_SELECT);
+	if (!wait)
+		got = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return got;
+}
+
+/*
+ * gdpr_shipper_read_mark
+ *		Return gdpr.state.reflected_id, 0 when there is no state row yet.
+ *
+ * With for_update the state row is created if missing and locked, so that
+ * in REPEATABLE READ a concurrent change of the mark becomes a
+ * serialization failure instead of being overlooked.  Call it after
+ * gdpr_shipper_lock: in READ COMMITTED it then sees the mark left by the
+ * previous holder of the lock.
+ */
+int64
+gdpr_shipper_read_mark(bool for_update)
+{
+	int64		mark = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (for_update)
+		run_local("INSERT INTO gdpr.state (singleton) VALUES (true) "
+				  "ON CONFLICT (singleton) DO NOTHING",
+				  0, NULL, NULL, SPI_OK_INSERT);
+	if (run_local(for_update ?
+				  "SELECT reflected_id FROM gdpr.state WHERE singleton FOR UPDATE" :
+				  "SELECT reflected_id FROM gdpr.state WHERE singleton",
+				  0, NULL, NULL, SPI_OK_SELECT) == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			mark = DatumGetInt64(d);
+	}
+	SPI_finish();
+	return mark;
+}
+
+/*
+ * gdpr_shipper_queue_is_empty
+ *		Whether gdpr.queue holds no committed event.  Needs a transaction.
+ */
+bool
+gdpr_shipper_queue_is_empty(void)
+{
+	uint64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = run_local("SELECT 1 FROM gdpr.queue LIMIT 1", 0, NULL, NULL, SPI_OK_SELECT);
+	SPI_finish();
+	return n == 0;
+}
+
+/*
+ * spi_text
+ *		Column n of the first SPI result row as a C string in the upper
+ *		memory context (survives SPI_finish); NULL for SQL NULL.
+ */
+static char *
+spi_text(int n)
+{
+	char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
+	char	   *copy;
+
+	if (value == NULL)
+		return NULL;
+	copy = SPI_palloc(strlen(value) + 1);
+	strcpy(copy, value);
+	return copy;
+}
+
+/*
+ * gdpr_shipper_ship_batch
+ *		Ship up to gdpr.ship_batch_size queued events, in seq order.
+ *
+ * Must run in a transaction holding the shipping lock (gdpr_shipper_lock),
+ * with conn open on a log database that has the log table.  The batch is
+ * inserted remotely in one statement, ids allocated in queue order and
+ * copies of earlier deliveries dropped by event_uuid; then it is deleted
+ * from the queue and gdpr.state updated, in the caller's transaction, which
+ * the caller commits.
+ *
+ * *mark is the reflected high-water mark: every log event of this source
+ * with an id up to it is reflected in this database.  It moves to the
+ * batch's highest id only when the log holds no other event of this source
+ * between the old mark and that id; otherwise the log holds events this
+ * database has not replayed (it was restored, or recreated), the mark stays
+ * and the result says unreplayed, for the caller to warn.
+ *
+ * Returns how many queue events were delivered (0 when the queue is empty).
+ * Remote and local failures are ERRORs; nothing is deleted from the queue
+ * unless the remote insert succeeded.
+ */
+GdprShipBatch
+gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
+{
+	GdprShipBatch result = {0, false};
+	Oid			argtypes[2];
+	Datum		args[2];
+	char	   *source;
+	char	   *seqs,
+			   *kinds,
+			   *tables,
+			   *keys,
+			   *times,
+			   *uuids;
+	int64		count;
+	bool		isnull;
+	const char *params[6];
+	char		markbuf[32];
+	PGresult   *volatile res = NULL;
+	volatile int64 candidate = 0;
+	volatile int64 unknown = 0;
+
+	source = gdpr_source();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * Read the batch as text arrays, ready to be passed as remote parameters.
+	 * The time goes as UTC text with an explicit offset, so that neither
+	 * side's DateStyle nor TimeZone can change it.
+	 */
+	argtypes[0] = INT4OID;
+	args[0] = Int32GetDatum(gdpr_ship_batch_size);
+	run_local("SELECT pg_catalog.count(*),"
+			  " pg_catalog.array_agg(q.seq ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(q.kind ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(q.table_name ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(q.key ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
+			  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq)::text"
+			  " FROM (SELECT * FROM gdpr.queue ORDER BY seq LIMIT $1) q",
+			  1, argtypes, args, SPI_OK_SELECT);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	if (count == 0)
+	{
+		SPI_finish();
+		return result;
+	}
+	seqs = spi_text(2);
+	kinds = spi_text(3);
+	tables = spi_text(4);
+	keys = spi_text(5);
+	times = spi_text(6);
+	uuids = spi_text(7);
+
+	PG_TRY();
+	{
+		params[0] = source;
+		params[1] = kinds;
+		params[2] = tables;
+		params[3] = keys;
+		params[4] = times;
+		params[5] = uuids;
+		res = gdpr_shipper_exec(conn,
+								"INSERT INTO gdpr_log.event"
+								" (source, kind, table_name, key, occurred_at, event_uuid)"
+								" SELECT $1, u.kind, u.table_name, u.key,"
+								"        u.occurred_at::timestamptz, u.event_uuid::uuid"
+								"   FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+								"        WITH ORDINALITY AS u(kind, table_name, key, occurred_at, event_uuid, ord)"
+								"  ORDER BY u.ord"
+								" ON CONFLICT (event_uuid) DO NOTHING",
+								6, params, PGRES_COMMAND_OK,
+								psprintf("shipping %lld log events", (long long) count));
+		PQclear(res);
+		res = NULL;
+
+		/*
+		 * The insert is committed: from here on the batch is in the log.
+		 * Compare the events of this source between the mark and the
+		 * batch's highest id with the batch itself.
+		 */
+		snprintf(markbuf, sizeof(markbuf), INT64_FORMAT, *mark);
+		params[0] = uuids;
+		params[1] = source;
+		params[2] = markbuf;
+		res = gdpr_shipper_exec(conn,
+								"WITH b AS (SELECT id FROM gdpr_log.event"
+								"            WHERE event_uuid = ANY ($1::uuid[]) AND source = $2)"
+								" SELECT m.candidate,"
+								"        (SELECT count(*) FROM gdpr_log.event e"
+								"          WHERE e.source = $2 AND e.id > $3::bigint"
+								"            AND e.id <= m.candidate)"
+								"        - (SELECT count(*) FROM b WHERE b.id > $3::bigint)"
+								"   FROM (SELECT max(id) AS candidate FROM b) m",
+								3, params, PGRES_TUPLES_OK,
+								"checking the log for events not reflected here");
+		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		{
+			candidate = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+			unknown = PQgetisnull(res, 0, 1) ? 0 : strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
+		}
+	}
+	PG_FINALLY();
+	{
+		PQclear(res);
+	}
+	PG_END_TRY();
+
+	if (unknown > 0)
+		result.unreplayed = true;
+	else if (candidate > *mark)
+		*mark = candidate;
+
+	argtypes[0] = TEXTOID;
+	args[0] = CStringGetTextDatum(seqs);
+	run_local("DELETE FROM gdpr.queue WHERE seq = ANY ($1::bigint[])",
+			  1, argtypes, args, SPI_OK_DELETE);
+
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(*mark);
+	run_local("INSERT INTO gdpr.state AS s"
+			  " (singleton, reflected_id, last_shipped_at, last_error, last_error_at)"
+			  " VALUES (true, $1, pg_catalog.clock_timestamp(), NULL, NULL)"
+			  " ON CONFLICT (singleton) DO UPDATE"
+			  " SET reflected_id = GREATEST(s.reflected_id, excluded.reflected_id),"
+			  "     last_shipped_at = excluded.last_shipped_at,"
+			  "     last_error = NULL, last_error_at = NULL",
+			  1, argtypes, args, SPI_OK_INSERT);
+
+	SPI_finish();
+
+	result.shipped = count;
+	return result;
+}
+
+/*
+ * gdpr_shipper_record_error
+ *		Store the last shipping error in gdpr.state.
+ *
+ * Runs in the caller's transaction, which the worker keeps small and
+ * separate from any failed round.
+ */
+void
+gdpr_shipper_record_error(const char *message)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+
+	args[0] = CStringGetTextDatum(message);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_local("INSERT INTO gdpr.state AS s (singleton, last_error, last_error_at)"
+			  " VALUES (true, $1, pg_catalog.clock_timestamp())"
+			  " ON CONFLICT (singleton) DO UPDATE"
+			  " SET last_error = excluded.last_error, last_error_at = excluded.last_error_at",
+			  1, argtypes, args, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/*
+ * gdpr_shipper_warn_unreplayed
+ *		Warn that the log holds events of this source not reflected here.
+ */
+void
+gdpr_shipper_warn_unreplayed(void)
+{
+	ereport(WARNING,
+			errmsg("the gdpr log holds events of source \"%s\" that this database has not replayed",
+				   gdpr_source()),
+			errdetail("The database was probably restored from a backup or recreated under the same name."),
+			errhint("Run gdpr.rerun()."));
+}
+
+/*
+ * gdpr_ship_log
+ *		SQL: gdpr.ship_log() RETURNS bigint
+ *
+ * Ships everything queued when called, in batches of gdpr.ship_batch_size
+ * (each remote insert commits on its own; the queue rows go with the
+ * caller's transaction), and returns how many events were shipped.  Waits
+ * for a round of the worker or a gdpr.rerun() in progress.  An empty
+ * gdpr.log_conninfo or an unreachable log database is an ERROR.
+ */
+Datum
+gdpr_ship_log(PG_FUNCTION_ARGS)
+{
+	PGconn	   *volatile conn = NULL;
+	char	   *connerr = NULL;
+	volatile int64 total = 0;
+	int64		mark;
+	volatile bool unreplayed = false;
+
+	gdpr_shipper_require_conninfo();
+
+	gdpr_shipper_lock(true);
+	mark = gdpr_shipper_read_mark(false);
+
+	conn = gdpr_shipper_connect(&connerr);
+	if (conn == NULL)
+		ereport(ERROR,
+				errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				errmsg("could not connect to the gdpr log database"),
+				errdetail_internal("%s", connerr));
+
+	PG_TRY();
+	{
+		GdprShipBatch batch;
+		MemoryContext batchcxt;
+		MemoryContext old;
+
+		/* the text arrays of a batch are big: free them batch by batch */
+		batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr ship batch",
+										 ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(batchcxt);
+
+		gdpr_shipper_ensure_log_table(conn);
+		do
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(batchcxt);
+			batch = gdpr_shipper_ship_batch(conn, &mark);
+			total += batch.shipped;
+			unreplayed |= batch.unreplayed;
+		} while (batch.shipped >= gdpr_ship_batch_size);
+
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(batchcxt);
+	}
+	PG_FINALLY();
+	{
+		gdpr_shipper_disconnect(conn);
+	}
+	PG_END_TRY();
+
+	if (unreplayed)
+		gdpr_shipper_warn_unreplayed();
+
+	PG_RETURN_INT64(total);
+}

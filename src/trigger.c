@@ -81,6 +81,8 @@ typedef struct RelCacheEntry
 /* Local state */
 static HTAB *rel_cache = NULL;
 
+static Oid	registered_ancestor(Oid relid);
+
 /*
  * rel_cache_invalidate
  *		Relcache callback.  Rules depend on several relations (parent,
@@ -163,22 +165,54 @@ leaf_tables(Oid relid)
 }
 
 /*
+ * attach_truncate_triggers
+ *		Give every leaf table of relid that lacks it the TRUNCATE-capture
+ *		trigger (statement triggers are not cloned to partitions).
+ */
+static void
+attach_truncate_triggers(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, leaf_tables(relid))
+		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
+							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+}
+
+/*
  * gdpr_trigger_attach
  *		Put the delete- and truncate-capture triggers on a newly registered
- *		table (replacing any left over, e.g. by a restore).
+ *		table, unless it has them already (left by a restore, or cloned from
+ *		a registered parent).
  */
 void
 gdpr_trigger_attach(Oid relid)
 {
-	ListCell   *lc;
+	/* a partition of a registered table has a clone of the row trigger */
+	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
+						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
+						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
+	attach_truncate_triggers(relid);
+}
 
-	run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s AFTER DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
-					 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
-	foreach(lc, leaf_tables(relid))
-		run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE TRUNCATE ON %s "
-						 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
-						 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
+/*
+ * gdpr_trigger_attach_partition
+ *		Give a new partition of a registered table (every leaf of it) the
+ *		TRUNCATE-capture trigger if it lacks it.  Does nothing for other
+ *		tables.
+ */
+void
+gdpr_trigger_attach_partition(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if ((relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) ||
+		!get_rel_relispartition(relid) || !OidIsValid(registered_ancestor(relid)))
+		return;
+	attach_truncate_triggers(relid);
 }
 
 /*
@@ -189,6 +223,12 @@ void
 gdpr_trigger_detach(Oid relid)
 {
 	ListCell   *lc;
+
+	/* a partition whose parent stays registered keeps the parent's capture */
+	if (get_rel_relispartition(relid))
+		foreach(lc, get_partition_ancestors(relid))
+			if (gdpr_catalog_get_table(lfirst_oid(lc)) != NULL)
+				return;
 
 	drop_trigger(relid, GDPR_DELETE_TRIGGER);
 	foreach(lc, leaf_tables(relid))
@@ -480,7 +520,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 
 	gdpr_spi_connect();
 	entry = rel_entry(relid);
-	if (OidIsValid(entry->registered) && !gdpr_replaying)
+	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
 		gdpr_become_owner(relid, &saved);
@@ -494,8 +534,10 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 		{
 			Datum	   *elems;
 			bool		isnull;
+			int			level = gdpr_key_pin_format(key);
 
 			SPI_cursor_fetch(portal, true, 10000);
+			gdpr_key_unpin_format(level);
 			if (SPI_processed == 0)
 				break;
 			elems = palloc(sizeof(Datum) * SPI_processed);
@@ -546,6 +588,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		bool		anynull = false;
 		GdprIdentity saved;
 		int			rc;
+		int			level;
 		uint64		n;
 
 		if (rule->plan == NULL)
@@ -564,7 +607,9 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			continue;			/* nothing can reference a NULL */
 
 		gdpr_become_owner(rule->child, &saved);
+		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
 		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
+		gdpr_key_unpin_format(level);
 		gdpr_unbecome(&saved);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
@@ -579,7 +624,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			gdpr_events_mark(rule->child,
 							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
 															 false, TYPALIGN_INT)),
-							 true);
+							 true, false);
 		}
 	}
 	gdpr_spi_finish();

@@ -169,6 +169,21 @@ gdpr_relation_name(Oid relid)
 }
 
 /*
+ * gdpr_relation_from
+ *		"[ONLY ]schema.table": how gdpr's statements name a registered table.
+ *
+ * A partitioned table is named whole (its partitions hold its rows); an
+ * ordinary one with ONLY, so that rows of inheritance children, which have
+ * keys of their own, are never taken for its rows.  Returns palloc'd SQL.
+ */
+char *
+gdpr_relation_from(Oid relid)
+{
+	return psprintf("%s%s", get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					gdpr_relation_name(relid));
+}
+
+/*
  * gdpr_check_table
  *		Check that relid is a table gdpr can work on and that the current
  *		user may change it (for_write) or at least is its owner.
