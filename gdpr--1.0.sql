@@ -54,12 +54,15 @@ CREATE TABLE gdpr.constraint_rule (
 );
 SELECT pg_catalog.pg_extension_config_dump('gdpr.constraint_rule', '');
 
--- one row per anonymised row
+-- one row per anonymised row.  The key leads the primary key on purpose:
+-- an index that could be searched by table alone tempts the planner, when
+-- its statistics say a table has few markers, into scanning all markers of
+-- the table for every row it anonymises.
 CREATE TABLE gdpr.marker (
     rel             regclass    NOT NULL,
     key             text        NOT NULL,
     anonymised_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (rel, key)
+    PRIMARY KEY (key, rel)
 );
 SELECT pg_catalog.pg_extension_config_dump('gdpr.marker', '');
 
@@ -135,6 +138,9 @@ CREATE FUNCTION gdpr.log_truncate() RETURNS trigger
 CREATE FUNCTION gdpr.on_delete_anonymise_trigger() RETURNS trigger
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_trigger';
+CREATE FUNCTION gdpr.on_delete_anonymise_rows() RETURNS trigger
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_on_delete_anonymise_rows';
 
 -- event triggers keeping the registry in step with DDL
 CREATE FUNCTION gdpr.ddl_command_end() RETURNS event_trigger

@@ -211,11 +211,11 @@ CREATE TABLE visit (id bigint PRIMARY KEY, ip inet, at timestamptz NOT NULL DEFA
 COMMENT ON COLUMN visit.ip IS 'gdpr: {"pii": true}';
 SELECT * FROM tabs WHERE rel = 'visit'::regclass;
 SELECT * FROM cols WHERE rel = 'visit'::regclass;
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'visit'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'visit'::regclass AND tgname ILIKE 'gdpr%' ORDER BY 1;
 SECURITY LABEL FOR gdpr ON TABLE visit IS '{"can_anonymise": false}';
 SECURITY LABEL FOR gdpr ON TABLE visit IS NULL;
 SELECT count(*) FROM tabs WHERE rel = 'visit'::regclass;
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'visit'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'visit'::regclass AND tgname ILIKE 'gdpr%' ORDER BY 1;
 
 ------------------------------------------------------------------------------
 -- Malformed declarations: the statement fails, with the position, and
@@ -381,7 +381,7 @@ SELECT rel, key FROM gdpr.marker WHERE rel = 'comment'::regclass ORDER BY key;
 ALTER TABLE comment ADD CONSTRAINT body_not_empty CHECK (body <> '');
 COMMENT ON CONSTRAINT body_not_empty ON comment IS 'gdpr: {"export": "follow"}';
 COMMENT ON CONSTRAINT body_not_empty ON comment IS 'must not be empty';
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname ILIKE 'gdpr%' ORDER BY 1;
 -- the core's refusals reach the statement, and nothing is kept
 CREATE TABLE tag (id int PRIMARY KEY,
                   person_id int REFERENCES person ON DELETE CASCADE, label text);
@@ -394,7 +394,7 @@ SELECT col_description('tag'::regclass, 1), obj_description(oid, 'pg_constraint'
 -- removing the marker drops the rules, and the trigger that served them
 COMMENT ON CONSTRAINT comment_author_id_fkey ON comment IS 'Author.';
 SELECT count(*) FROM gdpr.constraint_rule WHERE rel = 'comment'::regclass;
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND tgname ILIKE 'gdpr%' ORDER BY 1;
 DELETE FROM person WHERE id = 2;
 SELECT id, author_id, body FROM comment ORDER BY id;
 -- rules set by the functions stay when a comment without marker changes

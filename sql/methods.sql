@@ -124,6 +124,24 @@ SET gdpr.pseudonym_key = 'another key';
 SELECT gdpr.pseudonym('alice@example.com') <> (SELECT a_hash FROM m_methods WHERE id = 42) AS differs;
 RESET gdpr.pseudonym_key;
 SELECT gdpr.pseudonym(NULL) IS NULL AS strict;
+-- it is HMAC-SHA256 exactly: compare with pgcrypto's hmac() for values of
+-- every length around the block size (multibyte ones too), under keys
+-- shorter than, as long as, and longer than a block
+CREATE EXTENSION pgcrypto;
+CREATE TABLE m_hmac_values AS
+SELECT repeat(c, n) AS v FROM generate_series(0, 140) n, (VALUES ('a'), ('é'), ('€')) x(c);
+SET gdpr.pseudonym_key = 'k';
+SELECT count(*) FILTER (WHERE gdpr.pseudonym(v) = encode(hmac(v, 'k', 'sha256'), 'hex')) AS equal, count(*)
+  FROM m_hmac_values;
+SELECT set_config('gdpr.pseudonym_key', repeat('K', 64), false) IS NOT NULL AS key_set;
+SELECT count(*) FILTER (WHERE gdpr.pseudonym(v) = encode(hmac(v, repeat('K', 64), 'sha256'), 'hex')) AS equal, count(*)
+  FROM m_hmac_values;
+SELECT set_config('gdpr.pseudonym_key', repeat('λ', 50), false) IS NOT NULL AS key_set;
+SELECT count(*) FILTER (WHERE gdpr.pseudonym(v) = encode(hmac(v, repeat('λ', 50), 'sha256'), 'hex')) AS equal, count(*)
+  FROM m_hmac_values;
+RESET gdpr.pseudonym_key;
+DROP TABLE m_hmac_values;
+DROP EXTENSION pgcrypto;
 
 -- multibyte text is cut by characters
 CREATE TABLE m_multibyte (id text PRIMARY KEY, name varchar(6) NOT NULL UNIQUE);

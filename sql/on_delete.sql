@@ -46,7 +46,7 @@ SELECT count(*) FROM gdpr.constraint_rule;
 -- many-to-one and one-to-one; the parent need not be registered
 SELECT gdpr.on_delete_anonymise('o_comment', 'o_comment_author_fk');
 SELECT gdpr.on_delete_anonymise('o_account', 'o_account_person_fk');
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname LIKE 'gdpr%';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname ILIKE 'gdpr%';
 DELETE FROM o_person WHERE id = 2;
 SELECT * FROM o_comment ORDER BY id;
 SELECT * FROM o_account ORDER BY id;
@@ -112,10 +112,10 @@ SELECT * FROM o_stay ORDER BY id;
 
 -- drop_on_delete_anonymise removes the rule, and the trigger with the last rule
 SELECT gdpr.drop_on_delete_anonymise('o_comment', 'o_comment_author_fk');
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname LIKE 'gdpr%';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname ILIKE 'gdpr%';
 SELECT gdpr.drop_on_delete_anonymise('o_account', 'o_account_person_fk');
 SELECT gdpr.drop_on_delete_anonymise('o_note', 'o_note_fk');
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname LIKE 'gdpr%';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname ILIKE 'gdpr%';
 SELECT gdpr.drop_on_delete_anonymise('o_account', 'o_account_person_fk');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DELETE FROM o_person WHERE id = 6;

@@ -53,7 +53,7 @@ SELECT gdpr.register('reg_person', ARRAY['name'], can_anonymise => NULL);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 -- ... and none of those changed anything
 SELECT count(*) FROM gdpr.registered_table;
-SELECT count(*) FROM pg_trigger WHERE tgrelid = 'reg_person'::regclass AND tgname LIKE 'gdpr%';
+SELECT count(*) FROM pg_trigger WHERE tgrelid = 'reg_person'::regclass AND tgname ILIKE 'gdpr%';
 
 -- a good registration; NULL search_fields and export_exclude mean '{}'
 SELECT gdpr.register(
@@ -170,7 +170,7 @@ SELECT gdpr.unregister('reg_address');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT gdpr.unregister('reg_other');
 SELECT count(*) FROM gdpr.registered_columns WHERE rel = 'reg_other'::regclass;
-SELECT count(*) FROM pg_trigger WHERE tgrelid = 'reg_other'::regclass AND tgname LIKE 'gdpr%';
+SELECT count(*) FROM pg_trigger WHERE tgrelid = 'reg_other'::regclass AND tgname ILIKE 'gdpr%';
 -- and it can be registered again
 SELECT gdpr.register('reg_other', ARRAY['x']);
 SELECT gdpr.unregister('reg_other');

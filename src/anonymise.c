@@ -65,10 +65,11 @@ static HTAB *one_plans = NULL;
 
 /*
  * gdpr_anonymise_invalidate
- *		Forget the cached statements of relid (all when InvalidOid).
+ *		Forget the cached statements.
  *
- * Called on registry changes and from the relcache callback.  Plans are
- * freed lazily when rebuilt.
+ * Called on registry changes and from the relcache callback, for any
+ * relation: the statements depend on gdpr.marker's size as much as on their
+ * own table.  Replaced plans are retired (gdpr_retire_plan).
  */
 void
 gdpr_anonymise_invalidate(Oid relid)
@@ -78,10 +79,10 @@ gdpr_anonymise_invalidate(Oid relid)
 
 	if (one_plans == NULL)
 		return;
+	/* any relation: the plans also read gdpr.marker (see util.c) */
 	hash_seq_init(&status, one_plans);
 	while ((entry = hash_seq_search(&status)) != NULL)
-		if (relid == InvalidOid || entry->relid == relid)
-			entry->valid = false;
+		entry->valid = false;
 }
 
 /*
@@ -286,8 +287,7 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 	if (found)
 	{
 		for (int f = 0; f < 2; f++)
-			if (entry->plan[f] != NULL)
-				SPI_freeplan(entry->plan[f]);
+			gdpr_retire_plan(entry->plan[f]);
 	}
 	entry->valid = false;
 	entry->plan[0] = entry->plan[1] = NULL;
@@ -304,7 +304,8 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 		sql = gdpr_anonymise_statement(relid, table, key, NULL,
 									   gdpr_key_match_clause(key, "t", 1),
 									   f == 0, params);
-		entry->plan[f] = SPI_prepare(sql, params->n, params->types);
+		entry->plan[f] = SPI_prepare_cursor(sql, params->n, params->types,
+										   CURSOR_OPT_GENERIC_PLAN);
 		if (entry->plan[f] == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(entry->plan[f]) != 0)

@@ -23,27 +23,48 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 
 #include "gdpr.h"
 
 /* Local state: plans prepared once per backend */
 static SPIPlanPtr queue_many_plan = NULL;
 static SPIPlanPtr mark_plan[2] = {NULL, NULL};	/* [force] */
+static bool plans_stale = false;
 
 /*
- * prepare_kept
- *		Prepare and keep a plan for one of the fixed statements.
+ * plans_invalidate
+ *		Relcache callback: the plans are made again at their next use (see
+ *		gdpr_prepare_lookup_plan for why any relation counts).
  */
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *types)
+static void
+plans_invalidate(Datum arg, Oid relid)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+	plans_stale = true;
+}
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+/*
+ * refresh_plans
+ *		Retire the plans after an invalidation, so the next use makes them
+ *		again.  Registers the relcache callback on first use.
+ */
+static void
+refresh_plans(void)
+{
+	static bool callback_registered = false;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(plans_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+	if (!plans_stale)
+		return;
+	gdpr_retire_plan(queue_many_plan);
+	gdpr_retire_plan(mark_plan[0]);
+	gdpr_retire_plan(mark_plan[1]);
+	queue_many_plan = mark_plan[0] = mark_plan[1] = NULL;
+	plans_stale = false;
 }
 
 /*
@@ -107,11 +128,12 @@ gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
 
 	Assert(strcmp(kind, "delete") == 0);
 	gdpr_spi_connect();
+	refresh_plans();
 	if (queue_many_plan == NULL)
 	{
 		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID};
 
-		queue_many_plan = prepare_kept("WITH m AS ("
+		queue_many_plan = gdpr_prepare_lookup_plan("WITH m AS ("
 									   " DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
 									   " AND key OPERATOR(pg_catalog.=) ANY ($3))"
 									   "INSERT INTO gdpr.queue (kind, table_name, key) "
@@ -144,11 +166,12 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 	int			f = force ? 1 : 0;
 
 	gdpr_spi_connect();
+	refresh_plans();
 	if (mark_plan[f] == NULL)
 	{
 		Oid			types[4] = {REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID};
 
-		mark_plan[f] = prepare_kept(force ?
+		mark_plan[f] = gdpr_prepare_lookup_plan(force ?
 									"WITH m AS ("
 									" INSERT INTO gdpr.marker AS m (rel, key)"
 									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"

@@ -21,6 +21,7 @@
 #include "access/attnum.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
@@ -34,6 +35,9 @@
 #define GDPR_DELETE_TRIGGER		"gdpr_log_delete"
 #define GDPR_TRUNCATE_TRIGGER	"gdpr_log_truncate"
 #define GDPR_ODA_TRIGGER		"gdpr_on_delete_anonymise"
+/* capitalised so that it sorts, and fires, before "RI_ConstraintTrigger_a_..." */
+#define GDPR_ODA_SET_TRIGGER	"GDPR_on_delete_anonymise"
+#define GDPR_ODA_DELETED		"gdpr_deleted"	/* its transition table */
 
 /* ------------------------------------------------------------------------
  * guc.c
@@ -80,6 +84,11 @@ extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
 extern Datum gdpr_list_to_text_array(List *strings);
+extern void gdpr_util_init(void);
+extern void gdpr_retire_plan(SPIPlanPtr plan);
+extern SPIPlanPtr gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types);
+extern int	gdpr_plan_for_lookups(void);
+extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
 

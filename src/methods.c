@@ -25,9 +25,6 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "common/cryptohash.h"
-#include "common/hmac.h"
-#include "common/sha2.h"
 #include "lib/stringinfo.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
@@ -40,8 +37,6 @@
 #include "utils/syscache.h"
 
 #include "gdpr.h"
-
-PG_FUNCTION_INFO_V1(gdpr_pseudonym);
 
 /* what we know about a column while validating or building */
 typedef struct ColumnInfo
@@ -583,49 +578,4 @@ gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
 							ci.attname, format_type_be(ci.typid))));
 		return psprintf("CAST('%s' AS %s)", lit, coltype);
 	}
-}
-
-/*
- * gdpr_pseudonym
- *		SQL function gdpr.pseudonym(text): HMAC-SHA256 of the value keyed by
- *		gdpr.pseudonym_key, as 64 lower-case hex digits.
- *
- * The same input gives the same output in every table, so joins on
- * pseudonyms keep working.  An empty key is an error: a keyless hash of,
- * say, an e-mail address is trivially reversed by guessing.
- */
-Datum
-gdpr_pseudonym(PG_FUNCTION_ARGS)
-{
-	text	   *value = PG_GETARG_TEXT_PP(0);
-	pg_hmac_ctx *ctx;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
-	static const char hexdigits[] = "0123456789abcdef";
-
-	if (gdpr_pseudonym_key == NULL || gdpr_pseudonym_key[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("gdpr.pseudonym_key is not set"),
-				 errdetail("The anonymisation method \"hash\" needs a secret key."),
-				 errhint("A superuser must set gdpr.pseudonym_key, e.g. in postgresql.conf.")));
-
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL ||
-		pg_hmac_init(ctx, (const uint8 *) gdpr_pseudonym_key, strlen(gdpr_pseudonym_key)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)) < 0 ||
-		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
-	{
-		pg_hmac_free(ctx);
-		elog(ERROR, "could not compute HMAC-SHA256");
-	}
-	pg_hmac_free(ctx);
-
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-	{
-		hex[i * 2] = hexdigits[digest[i] >> 4];
-		hex[i * 2 + 1] = hexdigits[digest[i] & 0x0f];
-	}
-	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
-	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }

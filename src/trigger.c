@@ -30,6 +30,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
@@ -50,12 +51,14 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 
 #include "gdpr.h"
 
 PG_FUNCTION_INFO_V1(gdpr_log_delete);
 PG_FUNCTION_INFO_V1(gdpr_log_truncate);
 PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise_trigger);
+PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise_rows);
 PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise);
 PG_FUNCTION_INFO_V1(gdpr_drop_on_delete_anonymise);
 
@@ -64,10 +67,21 @@ typedef struct OdaRule
 {
 	Oid			child;			/* the registered referencing table */
 	int			nkeys;
+	bool		active;			/* false: the child keeps its data */
+	/* per-row form: one row's key values as $1..$n */
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS]; /* in the trigger's relation */
-	SPIPlanPtr	plan;			/* NULL: child keeps its data */
-	GdprParams	params;
+	SPIPlanPtr	plan;
+	/* set-based form: every row of the statement's transition table */
+	char	   *set_sql;
+	GdprParams	params;			/* method constants (after the key params) */
 } OdaRule;
+
+/* a statement whose deleted rows were all handled by its first firing */
+typedef struct OdaHandled
+{
+	Tuplestorestate *deleted;	/* its transition table */
+	int64		left;			/* firings still to come (and skip) */
+} OdaHandled;
 
 /* the rules of one referenced relation, and its registered ancestor */
 typedef struct RelCacheEntry
@@ -80,8 +94,12 @@ typedef struct RelCacheEntry
 
 /* Local state */
 static HTAB *rel_cache = NULL;
+static List *oda_handled = NIL;	/* OdaHandled *, in TopMemoryContext */
 
 static Oid	registered_ancestor(Oid relid);
+static void oda_xact_callback(XactEvent event, void *arg);
+static void oda_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
 
 /*
  * rel_cache_invalidate
@@ -104,12 +122,15 @@ rel_cache_invalidate(Datum arg, Oid relid)
 
 /*
  * gdpr_trigger_init
- *		Register the relcache callback; called once from _PG_init.
+ *		Register the relcache and transaction callbacks; called once from
+ *		_PG_init.
  */
 void
 gdpr_trigger_init(void)
 {
 	CacheRegisterRelcacheCallback(rel_cache_invalidate, (Datum) 0);
+	RegisterXactCallback(oda_xact_callback, NULL);
+	RegisterSubXactCallback(oda_subxact_callback, NULL);
 }
 
 /*
@@ -277,6 +298,21 @@ operator_sql(Oid oprid)
 }
 
 /*
+ * oda_per_row
+ *		Whether ON DELETE ANONYMISE on the referenced table relid works row by
+ *		row (a BEFORE DELETE trigger) instead of set-based (an AFTER DELETE
+ *		trigger reading the statement's transition table).  PostgreSQL has
+ *		no row triggers with transition tables on partitioned tables,
+ *		partitions and inheritance children.
+ */
+static bool
+oda_per_row(Oid relid)
+{
+	return get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ||
+		get_rel_relispartition(relid) || has_superclass(relid);
+}
+
+/*
  * build_rule
  *		Prepare the anonymising statement of one rule (constraint conoid of
  *		child) as seen from the referenced relation relid.  Returns NULL when
@@ -314,30 +350,45 @@ build_rule(Oid relid, Oid child, Oid conoid)
 		return rule;
 	}
 	key = gdpr_key_lookup(child, false);
+	rule->active = true;
 
 	initStringInfo(&where);
-	for (int i = 0; i < nkeys; i++)
+	if (oda_per_row(relid))
 	{
-		/* confkey numbers the columns of the constraint's referenced table */
-		char	   *colname = get_attname(con->confrelid, confkey[i], false);
-		AttrNumber	attnum = get_attnum(relid, colname);
+		for (int i = 0; i < nkeys; i++)
+		{
+			/* confkey numbers the columns of the constraint's referenced table */
+			char	   *colname = get_attname(con->confrelid, confkey[i], false);
+			AttrNumber	attnum = get_attnum(relid, colname);
 
-		rule->parent_attnums[i] = attnum;
-		gdpr_params_add(&rule->params, get_atttype(relid, attnum), (Datum) 0, false);
-		appendStringInfo(&where, "%s$%d %s t.%s", i > 0 ? " AND " : "", i + 1,
-						 operator_sql(pfeqop[i]),
-						 quote_identifier(get_attname(child, conkey[i], false)));
+			rule->parent_attnums[i] = attnum;
+			gdpr_params_add(&rule->params, get_atttype(relid, attnum), (Datum) 0, false);
+			appendStringInfo(&where, "%s$%d %s t.%s", i > 0 ? " AND " : "", i + 1,
+							 operator_sql(pfeqop[i]),
+							 quote_identifier(get_attname(child, conkey[i], false)));
+		}
+	}
+	else
+	{
+		appendStringInfo(&where, "EXISTS (SELECT 1 FROM %s AS o WHERE ", GDPR_ODA_DELETED);
+		for (int i = 0; i < nkeys; i++)
+			appendStringInfo(&where, "%so.%s %s t.%s", i > 0 ? " AND " : "",
+							 quote_identifier(get_attname(con->confrelid, confkey[i], false)),
+							 operator_sql(pfeqop[i]),
+							 quote_identifier(get_attname(child, conkey[i], false)));
+		appendStringInfoChar(&where, ')');
 	}
 	ReleaseSysCache(tup);
 
 	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params);
-	rule->plan = SPI_prepare(sql, rule->params.n, rule->params.types);
-	if (rule->plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(rule->plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
+	if (oda_per_row(relid))
+	{
+		rule->plan = gdpr_prepare_lookup_plan(sql, rule->params.n, rule->params.types);
+	}
+	else
+		rule->set_sql = MemoryContextStrdup(CacheMemoryContext, sql);
 	old = MemoryContextSwitchTo(CacheMemoryContext);
-	for (int i = nkeys; i < rule->params.n; i++)
+	for (int i = oda_per_row(relid) ? nkeys : 0; i < rule->params.n; i++)
 		if (rule->params.nulls[i] != 'n')
 			rule->params.values[i] = datumCopy(rule->params.values[i], false, -1);
 	MemoryContextSwitchTo(old);
@@ -435,8 +486,7 @@ rel_entry(Oid relid)
 		ListCell   *lc;
 
 		foreach(lc, entry->rules)
-			if (((OdaRule *) lfirst(lc))->plan != NULL)
-				SPI_freeplan(((OdaRule *) lfirst(lc))->plan);
+			gdpr_retire_plan(((OdaRule *) lfirst(lc))->plan);
 	}
 	entry->valid = false;
 	entry->rules = NIL;
@@ -591,7 +641,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		int			level;
 		uint64		n;
 
-		if (rule->plan == NULL)
+		if (!rule->active || rule->plan == NULL)
 			continue;
 		params = rule->params;
 		for (int i = 0; i < rule->nkeys; i++)
@@ -629,6 +679,157 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(oldtuple);
+}
+
+/*
+ * oda_forget_handled
+ *		Transaction callbacks: forget the statements recorded as handled.
+ *
+ * After an abort a recorded transition table may be gone and its address
+ * reused; forgetting one that is still firing only makes a later firing do
+ * the (idempotent) work again.
+ */
+static void
+oda_forget_handled(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, oda_handled)
+		pfree(lfirst(lc));
+	list_free(oda_handled);
+	oda_handled = NIL;
+}
+
+/*
+ * oda_xact_callback
+ *		XactCallback forwarding to oda_forget_handled.
+ */
+static void
+oda_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+		oda_forget_handled();
+}
+
+/*
+ * oda_subxact_callback
+ *		SubXactCallback forwarding to oda_forget_handled on abort.
+ */
+static void
+oda_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		oda_forget_handled();
+}
+
+/*
+ * oda_already_handled
+ *		Whether this firing belongs to a statement whose deleted rows an
+ *		earlier firing handled already; records the statement otherwise.
+ */
+static bool
+oda_already_handled(Tuplestorestate *deleted)
+{
+	ListCell   *lc;
+	OdaHandled *h;
+	MemoryContext old;
+
+	foreach(lc, oda_handled)
+	{
+		h = lfirst(lc);
+		if (h->deleted == deleted)
+		{
+			if (--h->left <= 0)
+			{
+				oda_handled = foreach_delete_current(oda_handled, lc);
+				pfree(h);
+			}
+			return true;
+		}
+	}
+	if (tuplestore_tuple_count(deleted) > 1)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		h = palloc(sizeof(OdaHandled));
+		h->deleted = deleted;
+		h->left = tuplestore_tuple_count(deleted) - 1;
+		oda_handled = lappend(oda_handled, h);
+		MemoryContextSwitchTo(old);
+	}
+	return false;
+}
+
+/*
+ * gdpr_on_delete_anonymise_rows
+ *		AFTER DELETE row trigger, with the transition table GDPR_ODA_DELETED,
+ *		of tables referenced by an ON DELETE ANONYMISE rule: the set-based
+ *		form of gdpr_on_delete_anonymise_trigger.
+ *
+ * Its name sorts before the foreign keys' own "RI_ConstraintTrigger_a_..."
+ * action triggers, so for the first deleted row it fires before any
+ * SET NULL / SET DEFAULT action of the statement; that first firing
+ * anonymises the referencing rows of every row the statement deleted, in one
+ * UPDATE per rule, and the statement's other firings do nothing.
+ */
+Datum
+gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "gdpr_on_delete_anonymise_rows");
+	RelCacheEntry *entry;
+	ListCell   *lc;
+
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		trigdata->tg_oldtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER ROW for DELETE with an old transition table",
+						"gdpr_on_delete_anonymise_rows")));
+
+	if (oda_already_handled(trigdata->tg_oldtable))
+		return PointerGetDatum(NULL);
+
+	gdpr_spi_connect();
+	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	entry = rel_entry(RelationGetRelid(trigdata->tg_relation));
+	foreach(lc, entry->rules)
+	{
+		OdaRule    *rule = lfirst(lc);
+		GdprIdentity saved;
+		int			level;
+		int			rc;
+		uint64		n;
+
+		if (!rule->active || rule->set_sql == NULL)
+			continue;
+		gdpr_become_owner(rule->child, &saved);
+		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
+		rc = SPI_execute_with_args(rule->set_sql, rule->params.n, rule->params.types,
+								   rule->params.values, rule->params.nulls, false, 0);
+		gdpr_key_unpin_format(level);
+		gdpr_unbecome(&saved);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		n = SPI_processed;
+		if (n > 0)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * n);
+			bool		isnull;
+
+			for (uint64 i = 0; i < n; i++)
+				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			gdpr_events_mark(rule->child,
+							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
+															 false, TYPALIGN_INT)),
+							 true, false);
+		}
+	}
+	gdpr_spi_finish();
+	return PointerGetDatum(NULL);
 }
 
 /*
@@ -692,9 +893,19 @@ gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
 				 errhint("Declare the foreign key with ON DELETE SET NULL or ON DELETE SET DEFAULT.")));
 
 	gdpr_catalog_add_rule(relid, conname, "anonymise", declared);
-	run_ddl(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_trigger()",
-					 GDPR_ODA_TRIGGER, gdpr_relation_name(parent)));
+	if (oda_per_row(parent))
+	{
+		if (!OidIsValid(get_trigger_oid(parent, GDPR_ODA_TRIGGER, true)))
+			run_ddl(psprintf("CREATE TRIGGER %s BEFORE DELETE ON %s "
+							 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_trigger()",
+							 GDPR_ODA_TRIGGER, gdpr_relation_name(parent)));
+	}
+	else if (!OidIsValid(get_trigger_oid(parent, GDPR_ODA_SET_TRIGGER, true)))
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
+						 "REFERENCING OLD TABLE AS %s "
+						 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_rows()",
+						 quote_identifier(GDPR_ODA_SET_TRIGGER), gdpr_relation_name(parent),
+						 GDPR_ODA_DELETED));
 	CacheInvalidateRelcacheByRelid(parent);
 }
 
@@ -731,7 +942,10 @@ gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
 	remaining = SPI_processed;
 	gdpr_spi_finish();
 	if (remaining == 0)
+	{
 		drop_trigger(parent, GDPR_ODA_TRIGGER);
+		drop_trigger(parent, GDPR_ODA_SET_TRIGGER);
+	}
 	CacheInvalidateRelcacheByRelid(parent);
 }
 

@@ -16,6 +16,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -31,6 +32,8 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -43,40 +46,22 @@ bool		gdpr_replaying = false;
  * gdpr_extension_owner
  *		Return the OID of the role that owns the gdpr extension.
  *
- * Errors out when the extension is not installed in this database.  Must be
- * called inside a transaction.
+ * That is the owner of the extension's own tables (CREATE EXTENSION makes
+ * its creator own them, REASSIGN OWNED moves both), which the syscache
+ * answers without a catalog scan: this runs for every deleted row.
+ * Errors out when the extension is not installed in this database.
  */
 Oid
 gdpr_extension_owner(void)
 {
-	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
-	static Oid	cached_owner = InvalidOid;
-	Oid			extoid;
-	HeapTuple	tuple;
-	Oid			owner;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
+	Oid			relid = get_relname_relid("queue", gdpr_schema_oid());
 
-	/* hot paths ask once per row: remember the answer for the transaction */
-	if (cached_lxid == MyProc->lxid && cached_lxid != InvalidLocalTransactionId)
-		return cached_owner;
-
-	extoid = get_extension_oid(GDPR_EXTENSION_NAME, false);
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "could not find tuple for extension %u", extoid);
-	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	cached_lxid = MyProc->lxid;
-	cached_owner = owner;
-	return owner;
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"%s\" is not installed in this database",
+						GDPR_EXTENSION_NAME)));
+	return gdpr_table_owner(relid);
 }
 
 /*
@@ -134,7 +119,7 @@ gdpr_become_owner(Oid relid, GdprIdentity *saved)
 						   saved->save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
-	saved->save_nestlevel = NewGUCNestLevel();
+	saved->save_nestlevel = -1;	/* no setting changes */
 }
 
 /*
@@ -144,7 +129,8 @@ gdpr_become_owner(Oid relid, GdprIdentity *saved)
 void
 gdpr_unbecome(GdprIdentity *saved)
 {
-	AtEOXact_GUC(false, saved->save_nestlevel);
+	if (saved->save_nestlevel >= 0)
+		AtEOXact_GUC(false, saved->save_nestlevel);
 	SetUserIdAndSecContext(saved->save_userid, saved->save_sec_context);
 }
 
@@ -307,4 +293,123 @@ gdpr_table_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * gdpr_plan_for_lookups
+ *		Make the planner use index lookups for the statement about to run.
+ *
+ * The per-row statements (one row anonymised, the rows referencing one
+ * deleted row) keep a generic plan for the whole session.  That plan is
+ * often first built while gdpr.marker is empty, and would then read the
+ * markers with a sequential scan and a hash anti-join for ever after, which
+ * makes a bulk DELETE quadratic as the markers grow.  Those statements only
+ * ever touch a few rows by key, so plan them with sequential scans, hash
+ * and merge joins discouraged.  Returns the GUC nesting level for
+ * gdpr_plan_done.
+ */
+int
+gdpr_plan_for_lookups(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * gdpr_plan_done
+ *		Undo gdpr_plan_for_lookups.
+ */
+void
+gdpr_plan_done(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/* Local state: plans replaced while they might still be running */
+static List *retired_plans = NIL;	/* SPIPlanPtr, in TopMemoryContext */
+
+/*
+ * free_retired_plans
+ *		XactCallback: free the plans retired during the transaction, now that
+ *		none of them can be running.
+ */
+static void
+free_retired_plans(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, retired_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	list_free(retired_plans);
+	retired_plans = NIL;
+}
+
+/*
+ * gdpr_util_init
+ *		Register the transaction callback of the plan retirement; called once
+ *		from _PG_init.
+ */
+void
+gdpr_util_init(void)
+{
+	RegisterXactCallback(free_retired_plans, NULL);
+}
+
+/*
+ * gdpr_retire_plan
+ *		Give up a kept plan that a cache replaced.  It is freed at the end of
+ *		the transaction: an invalidation can arrive while the plan runs (a
+ *		user trigger fired by it may even have replaced it).
+ */
+void
+gdpr_retire_plan(SPIPlanPtr plan)
+{
+	MemoryContext old;
+
+	if (plan == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	retired_plans = lappend(retired_plans, plan);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * gdpr_prepare_lookup_plan
+ *		Prepare, plan and keep a statement that finds a few rows by key.
+ *
+ * The plan is generic and is made at once, with sequential scans, hash and
+ * merge joins discouraged (gdpr_plan_for_lookups): made later, while
+ * gdpr.marker is still empty, it would read the markers with a sequential
+ * scan for as long as it is kept, and a bulk DELETE would turn quadratic as
+ * they grow.  The caches that keep such plans drop them on every relcache
+ * invalidation, so they are made again, the same way, after a change.
+ */
+SPIPlanPtr
+gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	CachedPlan *cplan;
+	int			level;
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	level = gdpr_plan_for_lookups();
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	gdpr_plan_done(level);
+	return plan;
 }

@@ -122,7 +122,7 @@ SELECT 'queue', seq, event_uuid, kind, table_name, key, occurred_at
   FROM gdpr.queue ORDER BY seq;
 SELECT 'state', reflected_id, last_shipped_at, last_error FROM gdpr.state;
 SELECT 'trigger', tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid)
-  FROM pg_trigger WHERE tgname LIKE 'gdpr%' ORDER BY 2, 3;
+  FROM pg_trigger WHERE tgname ILIKE 'gdpr%' ORDER BY 2, 3;
 };
 
 # The user data, and what is_anonymised answers for every key.
@@ -144,7 +144,7 @@ my $orig_catalog = $node->safe_psql('app', $catalog_sql);
 my $orig_data = $node->safe_psql('app', $data_sql);
 
 # the snapshot is not vacuous
-like($orig_catalog, qr/^trigger\|person\|gdpr_on_delete_anonymise\|O\|CREATE TRIGGER gdpr_on_delete_anonymise BEFORE DELETE ON public\.person /m,
+like($orig_catalog, qr/^trigger\|person\|GDPR_on_delete_anonymise\|O\|CREATE TRIGGER "GDPR_on_delete_anonymise" AFTER DELETE ON public\.person REFERENCING OLD TABLE AS gdpr_deleted /m,
 	'the ON DELETE ANONYMISE trigger is in the snapshot');
 like($orig_catalog, qr/^trigger\|payment_2025\|gdpr_log_truncate\|O\|CREATE TRIGGER gdpr_log_truncate BEFORE TRUNCATE ON public\.payment_2025 /m,
 	'the truncate trigger of a partition is in the snapshot');
@@ -292,7 +292,7 @@ SELECT 'label', objtype, objname, label FROM pg_seclabels WHERE provider = 'gdpr
 SELECT 'comment', objoid::regclass::text, objsubid, description FROM pg_description
  WHERE classoid = 'pg_class'::regclass AND description LIKE '%gdpr:%' ORDER BY 2, 3;
 SELECT 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
-  FROM pg_trigger WHERE tgname LIKE 'gdpr%' ORDER BY 2, 3;
+  FROM pg_trigger WHERE tgname ILIKE 'gdpr%' ORDER BY 2, 3;
 };
 my $decl_catalog_sql = $decl_registry_sql . q{
 SELECT 'registered_table', rel::text, can_anonymise, export_fields, export_exclude,
