@@ -8,9 +8,7 @@ RESET client_min_messages;
 CREATE EXTENSION gdpr VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gdpr';
 
--- the versions this build knows, and the paths between them
-SELECT name, version, installed, superuser, trusted, relocatable, schema
-  FROM pg_available_extension_versions WHERE name = 'gdpr' ORDER BY version;
+-- the update paths this build knows
 SELECT source, target, path FROM pg_extension_update_paths('gdpr')
  WHERE path IS NOT NULL ORDER BY source, target;
 

@@ -166,18 +166,23 @@ keys_of_result(uint64 n)
 }
 
 /*
- * run_as_table_owner
- *		Execute an anonymisation statement as the owner of relid.
+ * gdpr_anonymise_run
+ *		Execute an anonymisation statement (gdpr_anonymise_statement) as the
+ *		owner of relid, and mark the rows it changed.
  *
- * With plan NULL, sql is run once with params.  Returns SPI_processed; the
- * returned keys are in SPI_tuptable.  The caller is connected to SPI.
+ * With plan NULL, sql is run once with params.  The changed rows' keys are
+ * marked, and get 'anonymise' events when queue_event (see
+ * gdpr_events_mark for force).  Returns how many rows were changed.  The
+ * caller is connected to SPI; SPI_tuptable is not kept.
  */
-static uint64
-run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params)
+uint64
+gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params,
+				   bool queue_event, bool force)
 {
 	GdprIdentity saved;
 	int			rc;
 	int			level;
+	uint64		n;
 
 	gdpr_become_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
@@ -190,7 +195,10 @@ run_as_table_owner(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	gdpr_unbecome(&saved);
 	if (rc < 0)
 		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	n = SPI_processed;
+	if (n > 0)
+		gdpr_events_mark(relid, keys_of_result(n), queue_event, force);
+	return n;
 }
 
 /*
@@ -260,11 +268,11 @@ no_row_error(Oid relid, const char *keytext)
 
 /*
  * one_plan
- *		The cached single-row statement of relid (force or not), building it
- *		when the registry changed.
+ *		The cached single-row statement of relid (force or not), made when
+ *		first needed and again after any invalidation.
  */
 static OnePlanEntry *
-one_plan(Oid relid, GdprTable *table, GdprKey *key)
+one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 {
 	OnePlanEntry *entry;
 	bool		found;
@@ -281,19 +289,22 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 		CacheRegisterRelcacheCallback(plan_cache_callback, (Datum) 0);
 	}
 	entry = hash_search(one_plans, &relid, HASH_ENTER, &found);
-	if (found && entry->valid)
-		return entry;
-
-	if (found)
+	if (!found || !entry->valid)
 	{
-		for (int f = 0; f < 2; f++)
-			gdpr_retire_plan(entry->plan[f]);
+		if (found)
+		{
+			for (int f = 0; f < 2; f++)
+				gdpr_retire_plan(entry->plan[f]);
+		}
+		entry->plan[0] = entry->plan[1] = NULL;
+		entry->nkeys = key->nkeys;
+		entry->valid = true;
 	}
-	entry->valid = false;
-	entry->plan[0] = entry->plan[1] = NULL;
-	entry->nkeys = key->nkeys;
-	for (int f = 0; f < 2; f++)
+
+	/* each variant is made when first needed */
+	if (entry->plan[force ? 1 : 0] == NULL)
 	{
+		int			f = force ? 1 : 0;
 		GdprParams *params = &entry->params[f];
 		char	   *sql;
 		MemoryContext old;
@@ -303,21 +314,15 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key)
 			gdpr_params_add(params, key->typids[i], (Datum) 0, false);
 		sql = gdpr_anonymise_statement(relid, table, key, NULL,
 									   gdpr_key_match_clause(key, "t", 1),
-									   f == 0, params);
-		entry->plan[f] = SPI_prepare_cursor(sql, params->n, params->types,
-										   CURSOR_OPT_GENERIC_PLAN);
-		if (entry->plan[f] == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(entry->plan[f]) != 0)
-			elog(ERROR, "SPI_keepplan failed");
+									   !force, params);
 		/* the methods' constants must outlive this call */
 		old = MemoryContextSwitchTo(CacheMemoryContext);
 		for (int i = key->nkeys; i < params->n; i++)
 			if (params->nulls[i] != 'n')
 				params->values[i] = datumCopy(params->values[i], false, -1);
 		MemoryContextSwitchTo(old);
+		entry->plan[f] = gdpr_prepare_lookup_plan(sql, params->n, params->types);
 	}
-	entry->valid = true;
 	return entry;
 }
 
@@ -357,16 +362,13 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 
-	entry = one_plan(relid, table, key);
+	entry = one_plan(relid, table, key, force);
 	params = entry->params[force ? 1 : 0];
 	for (int i = 0; i < key->nkeys; i++)
 		params.values[i] = values[i];
-	n = run_as_table_owner(relid, entry->plan[force ? 1 : 0], NULL, &params);
+	n = gdpr_anonymise_run(relid, entry->plan[force ? 1 : 0], NULL, &params, true, force);
 	if (n > 0)
-	{
-		gdpr_events_mark(relid, keys_of_result(n), true, force);
 		result = true;
-	}
 	else if (!row_exists(relid, key, values))
 		no_row_error(relid, keytext);
 	gdpr_spi_finish();
@@ -440,9 +442,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 		}
 		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
 									   where.data, !force, &params);
-		n = run_as_table_owner(relid, NULL, sql, &params);
-		if (n > 0)
-			gdpr_events_mark(relid, keys_of_result(n), true, force);
+		n = gdpr_anonymise_run(relid, NULL, sql, &params, true, force);
 		total += n;
 
 		if (skipped != NULL)
@@ -926,9 +926,7 @@ scrub_in_batches(Oid relid, int batch)
 			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where, true,
 													   &params);
 
-			n = run_as_table_owner(relid, NULL, sql, &params);
-			if (n > 0)
-				gdpr_events_mark(relid, keys_of_result(n), false, false);
+			n = gdpr_anonymise_run(relid, NULL, sql, &params, false, false);
 			total += n;
 			SPI_commit();
 			if (final)

@@ -317,7 +317,6 @@ gdpr_rerun(PG_FUNCTION_ARGS)
 	bool		dry_run = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
 	ReturnSetInfo *rsinfo;
 	PGconn	   *volatile conn = NULL;
-	char	   *connerr = NULL;
 	char	   *source;
 	int64		mark;
 	volatile int64 last = 0;
@@ -344,12 +343,7 @@ gdpr_rerun(PG_FUNCTION_ARGS)
 	mark = gdpr_shipper_read_mark(!dry_run);
 	last = mark;
 
-	conn = gdpr_shipper_connect(&connerr);
-	if (conn == NULL)
-		ereport(ERROR,
-				errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				errmsg("could not connect to the gdpr log database"),
-				errdetail_internal("%s", connerr));
+	conn = gdpr_shipper_connect_or_error();
 
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr rerun chunk",
 									 ALLOCSET_DEFAULT_SIZES);

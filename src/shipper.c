@@ -165,6 +165,26 @@ gdpr_shipper_connect(char **errmsg)
 }
 
 /*
+ * gdpr_shipper_connect_or_error
+ *		gdpr_shipper_connect for SQL functions (ship_log, rerun): an
+ *		unreachable log database is an ERROR, with libpq's message in the
+ *		detail and never the connection string.
+ */
+PGconn *
+gdpr_shipper_connect_or_error(void)
+{
+	char	   *connerr = NULL;
+	PGconn	   *conn = gdpr_shipper_connect(&connerr);
+
+	if (conn == NULL)
+		ereport(ERROR,
+				errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				errmsg("could not connect to the gdpr log database"),
+				errdetail_internal("%s", connerr));
+	return conn;
+}
+
+/*
  * gdpr_shipper_disconnect
  *		Close a connection opened by gdpr_shipper_connect; NULL is allowed.
  */
@@ -652,7 +672,6 @@ Datum
 gdpr_ship_log(PG_FUNCTION_ARGS)
 {
 	PGconn	   *volatile conn = NULL;
-	char	   *connerr = NULL;
 	volatile int64 total = 0;
 	int64		mark;
 	volatile bool unreplayed = false;
@@ -662,12 +681,7 @@ gdpr_ship_log(PG_FUNCTION_ARGS)
 	gdpr_shipper_lock(true);
 	mark = gdpr_shipper_read_mark(false);
 
-	conn = gdpr_shipper_connect(&connerr);
-	if (conn == NULL)
-		ereport(ERROR,
-				errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				errmsg("could not connect to the gdpr log database"),
-				errdetail_internal("%s", connerr));
+	conn = gdpr_shipper_connect_or_error();
 
 	PG_TRY();
 	{

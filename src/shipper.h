@@ -34,6 +34,7 @@ typedef struct GdprShipBatch
 
 extern void gdpr_shipper_require_conninfo(void);
 extern PGconn *gdpr_shipper_connect(char **errmsg);
+extern PGconn *gdpr_shipper_connect_or_error(void);
 extern void gdpr_shipper_disconnect(PGconn *conn);
 extern PGresult *gdpr_shipper_exec(PGconn *conn, const char *sql, int nparams,
 								   const char *const *values,

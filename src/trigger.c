@@ -636,10 +636,6 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		OdaRule    *rule = lfirst(lc);
 		GdprParams	params;
 		bool		anynull = false;
-		GdprIdentity saved;
-		int			rc;
-		int			level;
-		uint64		n;
 
 		if (!rule->active || rule->plan == NULL)
 			continue;
@@ -656,26 +652,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		if (anynull)
 			continue;			/* nothing can reference a NULL */
 
-		gdpr_become_owner(rule->child, &saved);
-		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
-		rc = SPI_execute_plan(rule->plan, params.values, params.nulls, false, 0);
-		gdpr_key_unpin_format(level);
-		gdpr_unbecome(&saved);
-		if (rc < 0)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		n = SPI_processed;
-		if (n > 0)
-		{
-			Datum	   *elems = palloc(sizeof(Datum) * n);
-			bool		isnull;
-
-			for (uint64 i = 0; i < n; i++)
-				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			gdpr_events_mark(rule->child,
-							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
-															 false, TYPALIGN_INT)),
-							 true, false);
-		}
+		(void) gdpr_anonymise_run(rule->child, rule->plan, NULL, &params, true, false);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(oldtuple);
@@ -799,34 +776,10 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 	foreach(lc, entry->rules)
 	{
 		OdaRule    *rule = lfirst(lc);
-		GdprIdentity saved;
-		int			level;
-		int			rc;
-		uint64		n;
 
 		if (!rule->active || rule->set_sql == NULL)
 			continue;
-		gdpr_become_owner(rule->child, &saved);
-		level = gdpr_key_pin_format(gdpr_key_lookup(rule->child, false));
-		rc = SPI_execute_with_args(rule->set_sql, rule->params.n, rule->params.types,
-								   rule->params.values, rule->params.nulls, false, 0);
-		gdpr_key_unpin_format(level);
-		gdpr_unbecome(&saved);
-		if (rc < 0)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-		n = SPI_processed;
-		if (n > 0)
-		{
-			Datum	   *elems = palloc(sizeof(Datum) * n);
-			bool		isnull;
-
-			for (uint64 i = 0; i < n; i++)
-				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			gdpr_events_mark(rule->child,
-							 PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
-															 false, TYPALIGN_INT)),
-							 true, false);
-		}
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->set_sql, &rule->params, true, false);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
