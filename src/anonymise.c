@@ -307,17 +307,24 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 		int			f = force ? 1 : 0;
 		GdprParams *params = &entry->params[f];
 		char	   *sql;
+		char	   *where;
 		MemoryContext old;
 
 		memset(params, 0, sizeof(GdprParams));
 		for (int i = 0; i < key->nkeys; i++)
 			gdpr_params_add(params, key->typids[i], (Datum) 0, false);
-		sql = gdpr_anonymise_statement(relid, table, key, NULL,
-									   gdpr_key_match_clause(key, "t", 1),
-									   !force, params);
+		/* $nkeys+1: the key's text, so the marker is probed by its key */
+		gdpr_params_add(params, TEXTOID, (Datum) 0, false);
+		where = gdpr_key_match_clause(key, "t", 1);
+		if (!force)
+			where = psprintf("%s AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
+							 " WHERE m.key OPERATOR(pg_catalog.=) $%d"
+							 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))",
+							 where, key->nkeys + 1, relid);
+		sql = gdpr_anonymise_statement(relid, table, key, NULL, where, false, params);
 		/* the methods' constants must outlive this call */
 		old = MemoryContextSwitchTo(CacheMemoryContext);
-		for (int i = key->nkeys; i < params->n; i++)
+		for (int i = key->nkeys + 1; i < params->n; i++)
 			if (params->nulls[i] != 'n')
 				params->values[i] = datumCopy(params->values[i], false, -1);
 		MemoryContextSwitchTo(old);
@@ -366,6 +373,7 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	params = entry->params[force ? 1 : 0];
 	for (int i = 0; i < key->nkeys; i++)
 		params.values[i] = values[i];
+	params.values[key->nkeys] = CStringGetTextDatum(keytext);
 	n = gdpr_anonymise_run(relid, entry->plan[force ? 1 : 0], NULL, &params, true, force);
 	if (n > 0)
 		result = true;

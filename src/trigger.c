@@ -70,10 +70,9 @@ typedef struct OdaRule
 	bool		active;			/* false: the child keeps its data */
 	/* per-row form: one row's key values as $1..$n */
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS]; /* in the trigger's relation */
-	SPIPlanPtr	plan;
-	/* set-based form: every row of the statement's transition table */
-	char	   *set_sql;
-	GdprParams	params;			/* method constants (after the key params) */
+	/* the statement: per row, or over the transition table (set-based) */
+	char	   *sql;
+	GdprParams	params;			/* method constants (after any key params) */
 } OdaRule;
 
 /* a statement whose deleted rows were all handled by its first firing */
@@ -380,13 +379,13 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	}
 	ReleaseSysCache(tup);
 
+	/*
+	 * Both forms are planned at each use, with the sizes of the moment: a
+	 * kept plan for the per-row form, made while gdpr.marker looked empty,
+	 * could read every marker of the child for each deleted row.
+	 */
 	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params);
-	if (oda_per_row(relid))
-	{
-		rule->plan = gdpr_prepare_lookup_plan(sql, rule->params.n, rule->params.types);
-	}
-	else
-		rule->set_sql = MemoryContextStrdup(CacheMemoryContext, sql);
+	rule->sql = MemoryContextStrdup(CacheMemoryContext, sql);
 	old = MemoryContextSwitchTo(CacheMemoryContext);
 	for (int i = oda_per_row(relid) ? nkeys : 0; i < rule->params.n; i++)
 		if (rule->params.nulls[i] != 'n')
@@ -481,13 +480,7 @@ rel_entry(Oid relid)
 	entry = hash_search(rel_cache, &relid, HASH_ENTER, &found);
 	if (found && entry->valid)
 		return entry;
-	if (found)
-	{
-		ListCell   *lc;
-
-		foreach(lc, entry->rules)
-			gdpr_retire_plan(((OdaRule *) lfirst(lc))->plan);
-	}
+	/* the old rules' memory is small, and invalidations are rare: not freed */
 	entry->valid = false;
 	entry->rules = NIL;
 	entry->registered = registered_ancestor(relid);
@@ -637,7 +630,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		GdprParams	params;
 		bool		anynull = false;
 
-		if (!rule->active || rule->plan == NULL)
+		if (!rule->active)
 			continue;
 		params = rule->params;
 		for (int i = 0; i < rule->nkeys; i++)
@@ -652,7 +645,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		if (anynull)
 			continue;			/* nothing can reference a NULL */
 
-		(void) gdpr_anonymise_run(rule->child, rule->plan, NULL, &params, true, false);
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &params, true, false);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(oldtuple);
@@ -777,9 +770,9 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 	{
 		OdaRule    *rule = lfirst(lc);
 
-		if (!rule->active || rule->set_sql == NULL)
+		if (!rule->active)
 			continue;
-		(void) gdpr_anonymise_run(rule->child, NULL, rule->set_sql, &rule->params, true, false);
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &rule->params, true, false);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
