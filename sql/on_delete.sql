@@ -120,3 +120,25 @@ SELECT gdpr.drop_on_delete_anonymise('o_account', 'o_account_person_fk');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DELETE FROM o_person WHERE id = 6;
 SELECT login FROM o_account WHERE id = 6;
+
+-- the reference is cleared in the anonymising UPDATE itself, as the
+-- constraint would: only the columns a SET NULL (col) names, and a
+-- reference column that is PII keeps its own method
+CREATE TABLE o_tenant_user (tenant int, id int, PRIMARY KEY (tenant, id));
+CREATE TABLE o_tenant_doc (id int PRIMARY KEY, tenant int NOT NULL, author int, title text,
+    CONSTRAINT o_tenant_doc_author_fk FOREIGN KEY (tenant, author)
+        REFERENCES o_tenant_user ON DELETE SET NULL (author));
+CREATE TABLE o_tenant_note (id int PRIMARY KEY, tenant int, author int, txt text,
+    CONSTRAINT o_tenant_note_author_fk FOREIGN KEY (tenant, author)
+        REFERENCES o_tenant_user ON DELETE SET NULL);
+INSERT INTO o_tenant_user VALUES (1, 10), (1, 11);
+INSERT INTO o_tenant_doc VALUES (1, 1, 10, 'doc'), (2, 1, 11, 'other');
+INSERT INTO o_tenant_note VALUES (1, 1, 10, 'note');
+SELECT gdpr.register('o_tenant_doc', ARRAY['title']);
+SELECT gdpr.register('o_tenant_note', ARRAY['txt', 'tenant']);
+SELECT gdpr.set_anonymiser('o_tenant_note', 'tenant', 'value', '0');
+SELECT gdpr.on_delete_anonymise('o_tenant_doc', 'o_tenant_doc_author_fk');
+SELECT gdpr.on_delete_anonymise('o_tenant_note', 'o_tenant_note_author_fk');
+DELETE FROM o_tenant_user WHERE id = 10;
+SELECT * FROM o_tenant_doc ORDER BY id;
+SELECT * FROM o_tenant_note ORDER BY id;

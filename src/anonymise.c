@@ -99,16 +99,19 @@ plan_cache_callback(Datum arg, Oid relid)
  * gdpr_anonymise_statement
  *		Build the statement that anonymises the rows of relid matching where.
  *
- * "UPDATE [ONLY] rel AS t SET <pii> = <method expr>, ... [FROM from] WHERE
- * where [AND NOT EXISTS (marker)] RETURNING <key text>"; a table without PII
- * columns gets the equivalent SELECT, so its rows are still marked.  params
- * must already hold the parameters that where refers to; the methods'
- * constants are appended to it.  Returns palloc'd SQL.
+ * "UPDATE [ONLY] rel AS t SET <pii> = <method expr>, ... [, extra_set]
+ * [FROM from] WHERE where [AND NOT EXISTS (marker)] RETURNING <key text>";
+ * a table without PII columns (and no extra_set) gets the equivalent SELECT,
+ * so its rows are still marked.  extra_set (may be NULL) adds assignments to
+ * other columns: ON DELETE ANONYMISE clears the reference in the same
+ * UPDATE.  params must already hold the parameters that where refers to; the
+ * methods' constants are appended to it.  Returns palloc'd SQL.
  */
 char *
 gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 						 const char *from, const char *where,
-						 bool skip_marked, GdprParams *params)
+						 bool skip_marked, GdprParams *params,
+						 const char *extra_set)
 {
 	StringInfoData buf;
 	StringInfoData set;
@@ -129,6 +132,8 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 						 gdpr_method_expr(rel, key, field, "t", params));
 	}
 	table_close(rel, AccessShareLock);
+	if (extra_set != NULL && extra_set[0] != '\0')
+		appendStringInfo(&set, "%s%s", set.len > 0 ? ", " : "", extra_set);
 
 	initStringInfo(&buf);
 	if (set.len > 0)
@@ -321,7 +326,7 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 							 " WHERE m.key OPERATOR(pg_catalog.=) $%d"
 							 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))",
 							 where, key->nkeys + 1, relid);
-		sql = gdpr_anonymise_statement(relid, table, key, NULL, where, false, params);
+		sql = gdpr_anonymise_statement(relid, table, key, NULL, where, false, params, NULL);
 		/* the methods' constants must outlive this call */
 		old = MemoryContextSwitchTo(CacheMemoryContext);
 		for (int i = key->nkeys + 1; i < params->n; i++)
@@ -449,7 +454,7 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 								 gdpr_key_eq_operator(key->typids[c], false), c + 1);
 		}
 		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
-									   where.data, !force, &params);
+									   where.data, !force, &params, NULL);
 		n = gdpr_anonymise_run(relid, NULL, sql, &params, true, force);
 		total += n;
 
@@ -735,7 +740,7 @@ anonymise_table(Oid relid, GdprTable *table)
 	int			level;
 
 	memset(&params, 0, sizeof(params));
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params);
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params, NULL);
 
 	/* the statement runs to completion at the first fetch, as the owner */
 	gdpr_become_owner(relid, &saved);
@@ -932,7 +937,7 @@ scrub_in_batches(Oid relid, int batch)
 						 upper.data);
 		{
 			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where, true,
-													   &params);
+													   &params, NULL);
 
 			n = gdpr_anonymise_run(relid, NULL, sql, &params, false, false);
 			total += n;

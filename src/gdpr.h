@@ -199,7 +199,8 @@ extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnul
  */
 extern char *gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 									  const char *from, const char *where,
-									  bool skip_marked, GdprParams *params);
+									  bool skip_marked, GdprParams *params,
+									  const char *extra_set);
 extern uint64 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql,
 								 GdprParams *params, bool queue_event, bool force);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,

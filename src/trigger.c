@@ -330,13 +330,17 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	GdprKey    *key;
 	OdaRule    *rule;
 	StringInfoData where;
+	StringInfoData clear;
 	char	   *sql;
 	MemoryContext old;
+	int			ndelset = 0;
+	AttrNumber	delset[INDEX_MAX_KEYS];
 
 	if (!HeapTupleIsValid(tup))
 		return NULL;
 	con = (Form_pg_constraint) GETSTRUCT(tup);
-	DeconstructFkConstraintRow(tup, &nkeys, conkey, confkey, pfeqop, NULL, NULL, NULL, NULL);
+	DeconstructFkConstraintRow(tup, &nkeys, conkey, confkey, pfeqop, NULL, NULL,
+							   &ndelset, delset);
 
 	rule = MemoryContextAllocZero(CacheMemoryContext, sizeof(OdaRule));
 	rule->child = child;
@@ -377,6 +381,29 @@ build_rule(Oid relid, Oid child, Oid conoid)
 							 quote_identifier(get_attname(child, conkey[i], false)));
 		appendStringInfoChar(&where, ')');
 	}
+
+	/*
+	 * Clear the reference in the same UPDATE, as the constraint's own action
+	 * would (the columns it names, NULL or their default): each child row is
+	 * then written once, and the action finds nothing left to do for the rows
+	 * anonymised here.  A reference column that is PII keeps its method.
+	 */
+	initStringInfo(&clear);
+	for (int i = 0; i < (ndelset > 0 ? ndelset : nkeys); i++)
+	{
+		char	   *colname = get_attname(child, ndelset > 0 ? delset[i] : conkey[i], false);
+		bool		pii = false;
+		ListCell   *lc;
+
+		foreach(lc, table->fields)
+			if (((GdprField *) lfirst(lc))->pii &&
+				strcmp(((GdprField *) lfirst(lc))->attname, colname) == 0)
+				pii = true;
+		if (!pii)
+			appendStringInfo(&clear, "%s%s = %s", clear.len > 0 ? ", " : "",
+							 quote_identifier(colname),
+							 con->confdeltype == FKCONSTR_ACTION_SETDEFAULT ? "DEFAULT" : "NULL");
+	}
 	ReleaseSysCache(tup);
 
 	/*
@@ -384,7 +411,8 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	 * kept plan for the per-row form, made while gdpr.marker looked empty,
 	 * could read every marker of the child for each deleted row.
 	 */
-	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params);
+	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params,
+								   clear.data);
 	rule->sql = MemoryContextStrdup(CacheMemoryContext, sql);
 	old = MemoryContextSwitchTo(CacheMemoryContext);
 	for (int i = oda_per_row(relid) ? nkeys : 0; i < rule->params.n; i++)
