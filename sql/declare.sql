@@ -256,7 +256,7 @@ SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS '[{"pii": true}]';
 SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS 'true';
 SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS '  "pii"';
 -- unknown keys (the key's position) and repeated keys
-SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS '{"pii": true, "anonymize": "null"}';
+SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS '{"pii": true, "anonymiser": "null"}';
 SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS '{"can_anonymise": false}';
 SECURITY LABEL FOR gdpr ON TABLE pristine IS '{"pii": true}';
 SECURITY LABEL FOR gdpr ON COLUMN pristine.email IS '{"pii": true, "pii": false}';

@@ -17,29 +17,34 @@ RESET client_min_messages;
 ------------------------------------------------------------------------------
 -- Quick start
 ------------------------------------------------------------------------------
-CREATE TABLE address (
-    id       integer PRIMARY KEY,
-    street   text    NOT NULL,
-    city     text    NOT NULL
-);
-CREATE TABLE person (
-    id            integer PRIMARY KEY,
-    name          text    NOT NULL,
-    email         text    NOT NULL UNIQUE,
-    phone         text,
-    password_hash text,
-    address_id    integer REFERENCES address (id)
-);
-CREATE TABLE comment (
-    id        integer PRIMARY KEY,
-    author_id integer REFERENCES person (id) ON DELETE SET NULL,
-    body      text    NOT NULL
-);
-INSERT INTO address VALUES (1, '12 Acacia Avenue', 'Bristol');
-INSERT INTO person VALUES
-    (42, 'Alice', 'alice@example.com', '+44 7700 900123', 'x', 1),
-    (43, 'Bob', 'bob@example.com', NULL, 'y', 1);
-INSERT INTO comment VALUES (7, 42, 'Hi'), (8, 43, 'Hello'), (9, 42, 'Bye');
+-- the README's tables, made here and again, fresh, for the SQL reference
+CREATE PROCEDURE readme_make_tables() LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TABLE address (
+        id       integer PRIMARY KEY,
+        street   text    NOT NULL,
+        city     text    NOT NULL
+    );
+    CREATE TABLE person (
+        id            integer PRIMARY KEY,
+        name          text    NOT NULL,
+        email         text    NOT NULL UNIQUE,
+        phone         text,
+        password_hash text,
+        address_id    integer REFERENCES address (id)
+    );
+    CREATE TABLE comment (
+        id        integer PRIMARY KEY,
+        author_id integer REFERENCES person (id) ON DELETE SET NULL,
+        body      text    NOT NULL
+    );
+    INSERT INTO address VALUES (1, '12 Acacia Avenue', 'Bristol');
+    INSERT INTO person VALUES
+        (42, 'Alice', 'alice@example.com', '+44 7700 900123', 'x', 1),
+        (43, 'Bob', 'bob@example.com', NULL, 'y', 1);
+    INSERT INTO comment VALUES (7, 42, 'Hi'), (8, 43, 'Hello'), (9, 42, 'Bye');
+END $$;
+CALL readme_make_tables();
 
 SELECT gdpr.register(
     rel            => 'public.person',
@@ -83,29 +88,7 @@ SELECT count(*) AS registered_tables FROM gdpr.registered_table;
 SELECT count(*) AS markers FROM gdpr.marker;
 SELECT count(*) AS rules FROM gdpr.constraint_rule;
 TRUNCATE gdpr.queue;
-CREATE TABLE address (
-    id       integer PRIMARY KEY,
-    street   text    NOT NULL,
-    city     text    NOT NULL
-);
-CREATE TABLE person (
-    id            integer PRIMARY KEY,
-    name          text    NOT NULL,
-    email         text    NOT NULL UNIQUE,
-    phone         text,
-    password_hash text,
-    address_id    integer REFERENCES address (id)
-);
-CREATE TABLE comment (
-    id        integer PRIMARY KEY,
-    author_id integer REFERENCES person (id) ON DELETE SET NULL,
-    body      text    NOT NULL
-);
-INSERT INTO address VALUES (1, '12 Acacia Avenue', 'Bristol');
-INSERT INTO person VALUES
-    (42, 'Alice', 'alice@example.com', '+44 7700 900123', 'x', 1),
-    (43, 'Bob', 'bob@example.com', NULL, 'y', 1);
-INSERT INTO comment VALUES (7, 42, 'Hi'), (8, 43, 'Hello'), (9, 42, 'Bye');
+CALL readme_make_tables();
 
 -- gdpr.register, gdpr.unregister
 SELECT gdpr.register('public.person', ARRAY['name', 'email', 'phone'],

@@ -99,6 +99,26 @@ static int	retry_delay = 0;
 static char shipper_dbname[NAMEDATALEN];
 
 /*
+ * init_worker
+ *		Fill the parts of a BackgroundWorker that the launcher and the
+ *		shippers share: a database-connected worker of this library, started
+ *		once recovery is over, with its entry point, type and restart time.
+ */
+static void
+init_worker(BackgroundWorker *worker, const char *function, const char *type,
+			int restart_time)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_time;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "gdpr");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+	worker->bgw_main_arg = (Datum) 0;
+}
+
+/*
  * gdpr_worker_register
  *		Register the static launcher.  Called from _PG_init while the
  *		postmaster loads shared_preload_libraries.
@@ -108,15 +128,8 @@ gdpr_worker_register(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = GDPR_RESTART_TIME;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "gdpr");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "gdpr_launcher_main");
+	init_worker(&worker, "gdpr_launcher_main", GDPR_LAUNCHER_TYPE, GDPR_RESTART_TIME);
 	snprintf(worker.bgw_name, BGW_MAXLEN, GDPR_LAUNCHER_TYPE);
-	snprintf(worker.bgw_type, BGW_MAXLEN, GDPR_LAUNCHER_TYPE);
-	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
 }
@@ -225,17 +238,10 @@ start_shipper(const char *dbname)
 	BackgroundWorkerHandle *handle;
 	MemoryContext old;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	/* the launcher restarts it: see the file header */
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "gdpr");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "gdpr_worker_main");
+	init_worker(&worker, "gdpr_worker_main", GDPR_SHIPPER_TYPE, BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN, GDPR_SHIPPER_TYPE " for database %s", dbname);
-	snprintf(worker.bgw_type, BGW_MAXLEN, GDPR_SHIPPER_TYPE);
 	strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
-	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = MyProcPid;
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
