@@ -190,3 +190,25 @@ SELECT gdpr.anonymise_many('a_priv', ARRAY[2]);
 SELECT gdpr.is_anonymised('a_priv', 1);
 RESET ROLE;
 SELECT * FROM a_priv ORDER BY id;
+
+-- gdpr.key_exists and gdpr.delete_key (what gdpr.rerun() applies with):
+-- keys matched by value, a delete logged like any other, malformed keys and
+-- missing privileges refused
+SELECT gdpr.key_exists('a_two', '(8,2024-01-01)'), gdpr.key_exists('a_two', '(9,2024-01-01)');
+SELECT gdpr.key_exists('a_person', '0005');
+SELECT gdpr.key_exists('a_person', 'five');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT gdpr.delete_key('a_two', '(8,2024-01-01)');
+SELECT gdpr.delete_key('a_two', '(8,2024-01-01)');
+SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.a_two' AND kind = 'delete';
+SELECT gdpr.delete_key('a_two', '(8)');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SET ROLE regress_gdpr_nobody;
+SELECT gdpr.delete_key('a_priv', '1');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET ROLE regress_gdpr_admin;
+SELECT gdpr.delete_key('a_priv', '1');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) FROM a_priv;
