@@ -1,0 +1,15 @@
+/* gdpr--1.0--1.1.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION gdpr UPDATE TO '1.1'" to load this file. \quit
+
+-- A fresh CREATE EXTENSION gdpr runs gdpr--1.0.sql and then this script, so
+-- a fresh 1.1 and an updated 1.0 are the same by construction.
+
+-- gdpr.marker: every role used to read every marker (table names and keys).
+-- A role now sees the markers of the tables it may read; the extension's
+-- owner (who writes them) is not subject to the policy.  pg_dump does not
+-- dump policies of extension members, so this does not clash on restore.
+ALTER TABLE gdpr.marker ENABLE ROW LEVEL SECURITY;
+CREATE POLICY marker_readable ON gdpr.marker FOR SELECT TO PUBLIC
+    USING (pg_catalog.has_any_column_privilege(rel, 'SELECT'));
