@@ -1,7 +1,7 @@
 # gdpr/Makefile
 EXTENSION   = gdpr
 MODULE_big  = gdpr
-OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/keys.o \
+OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/identity.o src/keys.o \
               src/catalog.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
               src/shipper.o src/worker.o src/rerun.o

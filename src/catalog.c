@@ -100,14 +100,7 @@ static uint64
 catalog_spi(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 			bool read_only)
 {
-	GdprIdentity saved;
-	int			rc;
-
-	gdpr_become(gdpr_extension_owner(), &saved);
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
-	gdpr_unbecome(&saved);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	(void) gdpr_owner_execute(NULL, sql, nargs, types, values, nulls, read_only, 0);
 	return SPI_processed;
 }
 

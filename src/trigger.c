@@ -140,15 +140,8 @@ gdpr_trigger_init(void)
 static void
 run_ddl(const char *sql)
 {
-	GdprIdentity saved;
-	int			rc;
-
 	gdpr_spi_connect();
-	gdpr_become(gdpr_extension_owner(), &saved);
-	rc = SPI_execute(sql, false, 0);
-	gdpr_unbecome(&saved);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	(void) gdpr_owner_execute(NULL, sql, 0, NULL, NULL, NULL, false, 0);
 	gdpr_spi_finish();
 }
 
@@ -411,7 +404,7 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	 * kept plan for the per-row form, made while gdpr.marker looked empty,
 	 * could read every marker of the child for each deleted row.
 	 */
-	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params,
+	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN, &rule->params,
 								   clear.data);
 	rule->sql = MemoryContextStrdup(CacheMemoryContext, sql);
 	old = MemoryContextSwitchTo(CacheMemoryContext);
@@ -432,7 +425,6 @@ load_rules(Oid relid)
 {
 	List	   *targets = list_make1_oid(relid);
 	List	   *result = NIL;
-	GdprIdentity saved;
 	Oid			types[1] = {OIDARRAYOID};
 	Datum		values[1];
 	Datum	   *elems;
@@ -448,16 +440,13 @@ load_rules(Oid relid)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
-	gdpr_become(gdpr_extension_owner(), &saved);
-	if (SPI_execute_with_args("SELECT r.rel::pg_catalog.oid, c.oid "
+	(void) gdpr_owner_execute(NULL, "SELECT r.rel::pg_catalog.oid, c.oid "
 							  "FROM gdpr.constraint_rule r "
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
 							  "ORDER BY r.rel, r.constraint_name",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	gdpr_unbecome(&saved);
+							  1, types, values, NULL, false, 0);
 	nrules = SPI_processed;
 	for (uint64 i = 0; i < nrules; i++)
 	{
@@ -594,7 +583,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
-		gdpr_become_owner(relid, &saved);
+		gdpr_become_table_owner(relid, &saved);
 		portal = SPI_cursor_open_with_args(NULL,
 										   psprintf("SELECT %s FROM ONLY %s AS t",
 													gdpr_key_text_expr(key, "t"),
@@ -673,7 +662,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		if (anynull)
 			continue;			/* nothing can reference a NULL */
 
-		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &params, true, false);
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &params, true, false, true);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(oldtuple);
@@ -800,7 +789,7 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 
 		if (!rule->active)
 			continue;
-		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &rule->params, true, false);
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &rule->params, true, false, true);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
@@ -896,7 +885,6 @@ gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
 	uint64		remaining;
 	Oid			types[1] = {OIDOID};
 	Datum		values[1];
-	GdprIdentity saved;
 
 	gdpr_catalog_drop_rule(relid, conname, "anonymise", missing_ok);
 	if (!OidIsValid(conoid))
@@ -905,14 +893,11 @@ gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
 
 	values[0] = ObjectIdGetDatum(parent);
 	gdpr_spi_connect();
-	gdpr_become(gdpr_extension_owner(), &saved);
-	if (SPI_execute_with_args("SELECT 1 FROM gdpr.constraint_rule r "
+	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.constraint_rule r "
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	gdpr_unbecome(&saved);
+							  1, types, values, NULL, false, 0);
 	remaining = SPI_processed;
 	gdpr_spi_finish();
 	if (remaining == 0)
