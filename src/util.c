@@ -109,6 +109,11 @@ gdpr_check_table(Oid relid, bool for_write)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
 				 errdetail("Only ordinary and partitioned tables can hold registered personal data.")));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a temporary table", get_rel_name(relid)),
+				 errdetail("Temporary tables cannot be registered: their rows would outlive them in the registry and the log.")));
 
 	if (for_write)
 	{
