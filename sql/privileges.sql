@@ -168,6 +168,28 @@ RESET search_path;
 RESET ROLE;
 SELECT id, parent_id, note, seen_as, seen_path FROM pv_child ORDER BY id;
 
+-- 11. gdpr recognises its triggers by the function they call, not by name:
+-- a user trigger with gdpr's name is refused, not taken for gdpr's
+CREATE TABLE pv_named (id int PRIMARY KEY, name text);
+CREATE FUNCTION pv_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN OLD; END$$;
+CREATE TRIGGER gdpr_log_delete AFTER DELETE ON pv_named FOR EACH ROW EXECUTE FUNCTION pv_noop();
+SELECT gdpr.register('pv_named', ARRAY['name']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM gdpr.registered_columns WHERE rel = 'pv_named'::regclass;
+DROP TRIGGER gdpr_log_delete ON pv_named;
+SELECT gdpr.register('pv_named', ARRAY['name']);
+INSERT INTO pv_named VALUES (1, 'x');
+DELETE FROM pv_named;
+SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.pv_named';
+SELECT gdpr.unregister('pv_named');
+-- the same for the TRUNCATE trigger's name; the failed registration leaves nothing behind
+CREATE TRIGGER gdpr_log_truncate BEFORE TRUNCATE ON pv_named FOR EACH STATEMENT EXECUTE FUNCTION pv_noop();
+SELECT gdpr.register('pv_named', ARRAY['name']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'pv_named'::regclass ORDER BY 1;
+DROP TABLE pv_named;
+DROP FUNCTION pv_noop();
+
 -- clean up
 DROP TABLE pv_person, pv_tenant, pv_labelled, pv_gen, pv_wide, pv_batch, pv_child, pv_parent;
 DROP FUNCTION pv_stamp(), pv_child_stamp(), public.pv_audit_name();

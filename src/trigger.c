@@ -28,23 +28,28 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -145,6 +150,8 @@ run_ddl(const char *sql)
 	gdpr_spi_finish();
 }
 
+static bool has_own_trigger(Oid relid, const char *name, bool refuse_foreign);
+
 /*
  * drop_trigger
  *		Drop trigger name of relid if it exists (quietly: a partition
@@ -153,9 +160,71 @@ run_ddl(const char *sql)
 static void
 drop_trigger(Oid relid, const char *name)
 {
-	if (OidIsValid(get_trigger_oid(relid, name, true)))
+	if (has_own_trigger(relid, name, false))
 		run_ddl(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
 						 gdpr_relation_name(relid)));
+}
+
+/*
+ * trigger_function
+ *		The OID of the gdpr function a trigger of that name must call.
+ */
+static Oid
+trigger_function(const char *name)
+{
+	const char *fname;
+
+	if (strcmp(name, GDPR_DELETE_TRIGGER) == 0)
+		fname = "log_delete";
+	else if (strcmp(name, GDPR_TRUNCATE_TRIGGER) == 0)
+		fname = "log_truncate";
+	else if (strcmp(name, GDPR_ODA_TRIGGER) == 0)
+		fname = "on_delete_anonymise_trigger";
+	else
+		fname = "on_delete_anonymise_rows";
+	return LookupFuncName(list_make2(makeString(GDPR_SCHEMA_NAME), makeString((char *) fname)),
+						  0, NULL, false);
+}
+
+/*
+ * has_own_trigger
+ *		Whether relid has gdpr's trigger of that name: recognised by the
+ *		function it calls, never by its name alone.
+ *
+ * A user trigger that happens to bear the name is left alone; with
+ * refuse_foreign it is an error (gdpr could not put its own trigger there,
+ * and a table that silently lacked it would lose its delete log or its ON
+ * DELETE ANONYMISE rule).
+ */
+static bool
+has_own_trigger(Oid relid, const char *name, bool refuse_foreign)
+{
+	Oid			trigoid = get_trigger_oid(relid, name, true);
+	Relation	tgrel;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		own = false;
+
+	if (!OidIsValid(trigoid))
+		return false;
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		own = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid == trigger_function(name);
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+	if (!own && refuse_foreign)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("trigger \"%s\" on table \"%s\" is not gdpr's",
+						name, get_rel_name(relid)),
+				 errdetail("gdpr needs a trigger of that name calling gdpr's own function."),
+				 errhint("Rename or drop that trigger, then try again.")));
+	return own;
 }
 
 /*
@@ -188,7 +257,7 @@ attach_truncate_triggers(Oid relid)
 	ListCell   *lc;
 
 	foreach(lc, leaf_tables(relid))
-		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+		if (!has_own_trigger(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true))
 			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
 							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
 							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
@@ -204,7 +273,7 @@ void
 gdpr_trigger_attach(Oid relid)
 {
 	/* a partition of a registered table has a clone of the row trigger */
-	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
+	if (!has_own_trigger(relid, GDPR_DELETE_TRIGGER, true))
 		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
 						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
 						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
@@ -858,12 +927,12 @@ gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
 	gdpr_catalog_add_rule(relid, conname, "anonymise", declared);
 	if (oda_per_row(parent))
 	{
-		if (!OidIsValid(get_trigger_oid(parent, GDPR_ODA_TRIGGER, true)))
+		if (!has_own_trigger(parent, GDPR_ODA_TRIGGER, true))
 			run_ddl(psprintf("CREATE TRIGGER %s BEFORE DELETE ON %s "
 							 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_trigger()",
 							 GDPR_ODA_TRIGGER, gdpr_relation_name(parent)));
 	}
-	else if (!OidIsValid(get_trigger_oid(parent, GDPR_ODA_SET_TRIGGER, true)))
+	else if (!has_own_trigger(parent, GDPR_ODA_SET_TRIGGER, true))
 		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
 						 "REFERENCING OLD TABLE AS %s "
 						 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_rows()",
