@@ -340,7 +340,7 @@ allocated_limit(PGconn *conn, const char *source)
 	params[0] = source;
 	/* nothing between the query and PQclear can throw */
 	res = gdpr_shipper_exec(conn,
-							"WITH l AS (SELECT pg_catalog.coalesce(pg_catalog.pg_sequence_last_value("
+							"WITH l AS (SELECT COALESCE(pg_catalog.pg_sequence_last_value("
 							"  pg_catalog.pg_get_serial_sequence('gdpr_log.event', 'id')::pg_catalog.regclass),"
 							"  0) AS last)"
 							" SELECT l.last, (SELECT pg_catalog.count(*) FROM gdpr_log.event e"
