@@ -55,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -652,6 +653,17 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
+
+		/*
+		 * Read the rows with a snapshot taken now, while TRUNCATE holds its
+		 * ACCESS EXCLUSIVE lock, not with the statement's, which was taken
+		 * before the lock was granted: rows committed by a transaction that
+		 * TRUNCATE waited for are truncated too and must be logged, rows it
+		 * deleted must not be logged twice.  TRUNCATE is not MVCC-safe in
+		 * any isolation level, so this holds for REPEATABLE READ and
+		 * SERIALIZABLE as well.
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		gdpr_become_table_owner(relid, &saved);
 		portal = SPI_cursor_open_with_args(NULL,
 										   psprintf("SELECT %s FROM ONLY %s AS t",
@@ -679,6 +691,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
+		PopActiveSnapshot();
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
