@@ -13,3 +13,10 @@
 ALTER TABLE gdpr.marker ENABLE ROW LEVEL SECURITY;
 CREATE POLICY marker_readable ON gdpr.marker FOR SELECT TO PUBLIC
     USING (pg_catalog.has_any_column_privilege(rel, 'SELECT'));
+
+-- The sql_drop event trigger also fires for ALTER TABLE, so that a rule
+-- goes with its foreign key and a dropped column with its registration.
+DROP EVENT TRIGGER gdpr_sql_drop;
+CREATE EVENT TRIGGER gdpr_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'ALTER TABLE')
+    EXECUTE FUNCTION gdpr.sql_drop();

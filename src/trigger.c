@@ -515,6 +515,7 @@ load_rules(Oid relid)
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
+							  "AND c.confdeltype IN ('n', 'd') "
 							  "ORDER BY r.rel, r.constraint_name",
 							  1, types, values, NULL, false, 0);
 	nrules = SPI_processed;
