@@ -530,6 +530,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 	MemoryContext batchcxt;
 	MemoryContext old;
 	bool		more = true;
+	int			level;
 
 	for (int c = 0; c < key->nkeys; c++)
 		keyvalues[c] = palloc(sizeof(Datum) * batch);
@@ -585,6 +586,8 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		initStringInfo(&from);
 		initStringInfo(&where);
 		batch_where(key, &from, &where);
+		/* rows named by key: index lookups, whatever the statistics say */
+		level = gdpr_plan_for_lookups();
 		if (table->can_anonymise)
 			total += gdpr_anonymise_run(relid, NULL,
 										gdpr_anonymise_statement(relid, table, key,
@@ -595,6 +598,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 										&params, true, force, false);
 		if (skipped != NULL || !table->can_anonymise)
 			existing += count_matching(relid, key, &from, &where, &params);
+		gdpr_plan_done(level);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextDelete(batchcxt);
