@@ -29,6 +29,14 @@ CREATE TABLE hard.corder (
     agent_id  char(6) REFERENCES hard.cagent,
     note      text
 );
+-- a foreign key column of a domain over char(2), shorter than the key: the
+-- key "abcd" must not be cut to "ab" (another person)
+CREATE DOMAIN hard.char2 AS char(2);
+CREATE TABLE hard.cshort (
+    id        int PRIMARY KEY,
+    person_id hard.char2 REFERENCES hard.cperson,
+    note      text
+);
 -- a two-column key of bit(3) and char(2), referenced by a two-column key
 CREATE TABLE hard.bperson (
     code   bit(3),
@@ -50,6 +58,7 @@ INSERT INTO hard.corder VALUES
     (2, 'abcd', 'ag1234', 'first of abcd'),
     (3, 'ab', NULL, 'second of ab'),
     (4, 'a', 'ag1', 'first of a');
+INSERT INTO hard.cshort VALUES (1, 'ab', 'short of ab'), (2, 'a', 'short of a');
 INSERT INTO hard.bperson VALUES (B'101', 'uk', 'Bea'), (B'100', 'uk', 'Ben'), (B'101', 'fr', 'Bo');
 INSERT INTO hard.bvisit VALUES
     (1, B'101', 'uk', 'Bea visits'),
@@ -58,11 +67,13 @@ INSERT INTO hard.bvisit VALUES
 SELECT gdpr.register('hard.cperson', ARRAY['name'], search_fields => ARRAY['name']);
 SELECT gdpr.register('hard.cagent', ARRAY['agent_name']);
 SELECT gdpr.register('hard.corder', ARRAY['note']);
+SELECT gdpr.register('hard.cshort', ARRAY['note']);
 SELECT gdpr.register('hard.bperson', ARRAY['name'], search_fields => ARRAY['name']);
 SELECT gdpr.register('hard.bvisit', ARRAY['note']);
 
--- a char(4) key: the person and their orders (char(6) foreign key); "ab"
--- must not also reach "a" or "abcd"
+-- a char(4) key: the person, their orders (char(6) foreign key) and short
+-- notes (char(2) domain); "ab" must not also reach "a" or "abcd", nor "abcd"
+-- reach "ab"
 SELECT gdpr.export('hard.cperson', 'ab');
 SELECT gdpr.export('hard.cperson', 'abcd');
 SELECT gdpr.export('hard.cperson', 'a');

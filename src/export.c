@@ -505,15 +505,18 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
  * The plain name of a type without its typmod means something else for
  * some types: "character" is char(1) and "bit" is bit(1), so casting a
  * char(4) or bit(3) value to it would cut it to one character or bit and
- * no row would match.  format_type with FORMAT_TYPE_TYPEMOD_GIVEN and
- * typmod -1 names the unconstrained type instead.  The column's own typmod
- * is not used either: a foreign key between char(3) and char(5) columns
- * must not cut the longer side's values.
+ * no row would match, or worse, "ab" would match another person's "a".
+ * format_type with FORMAT_TYPE_TYPEMOD_GIVEN and typmod -1 names the
+ * unconstrained type instead.  The column's own typmod is not used either:
+ * a foreign key between char(2) and char(6) columns must not cut the longer
+ * side's values.  For the same reason a domain is replaced by its base
+ * type (a domain over char(2) would cut values to two characters); the
+ * equality operator is the base type's anyway.
  */
 static char *
 array_cast_type(Oid typid)
 {
-	return format_type_extended(typid, -1,
+	return format_type_extended(getBaseType(typid), -1,
 								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 }
 
