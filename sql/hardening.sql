@@ -294,6 +294,27 @@ SELECT hard.try(format($f$COMMENT ON COLUMN hard.fperson.nick IS 'gdpr: {"anonym
 SELECT column_name, method, length(argument) FROM gdpr.registered_columns
  WHERE rel = 'hard.fperson'::regclass AND pii ORDER BY 1;
 
+-- a deep declaration stored while the extension was not installed (it is
+-- not checked then) can be replaced: the previous declaration is read
+-- leniently, and its depth is now an error about the declaration, not a
+-- stack overflow that failed every later COMMENT on the column
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regression_hardening;
+\c regression_hardening
+CREATE TABLE deep (id int PRIMARY KEY, name text);
+SELECT format($f$COMMENT ON COLUMN deep.name IS 'gdpr: {"pii": %s}'$f$, repeat('[', 100000)) AS deep_comment \gset
+\set ECHO none
+:deep_comment;
+\set ECHO all
+SELECT length(col_description('deep'::regclass, 2)) AS stored_length;
+SET client_min_messages = warning;
+CREATE EXTENSION gdpr;
+RESET client_min_messages;
+COMMENT ON COLUMN deep.name IS 'gdpr: {"pii": true, "anonymise": "null"}';
+SELECT column_name, pii, method FROM gdpr.registered_columns WHERE pii;
+\c :regress_db
+DROP DATABASE regression_hardening;
+
 -- clean up
 SET client_min_messages = warning;
 DROP SCHEMA hard CASCADE;
