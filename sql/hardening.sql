@@ -234,7 +234,8 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || left(msg, 70) || ' / ' || coalesce(detail, '');
 END $$;
 -- "function" given as an OID (regproc reads "-" and digits as one): these
--- were "cache lookup failed for function" (XX000)
+-- were "cache lookup failed for function" (XX000); now refused as by
+-- gdpr.set_anonymiser()
 COMMENT ON COLUMN hard.fperson.name IS 'gdpr: {"anonymise": "function", "function": "-"}';
 \echo :LAST_ERROR_SQLSTATE
 COMMENT ON COLUMN hard.fperson.name IS 'gdpr: {"anonymise": "function", "function": "0"}';
@@ -242,9 +243,15 @@ COMMENT ON COLUMN hard.fperson.name IS 'gdpr: {"anonymise": "function", "functio
 SECURITY LABEL FOR gdpr ON COLUMN hard.fperson.name
     IS '{"anonymise": "function", "function": "99999999"}';
 \echo :LAST_ERROR_SQLSTATE
--- an existing function's OID (initcap's) is no name either
-SELECT hard.try(format($f$SECURITY LABEL FOR gdpr ON COLUMN hard.fperson.name IS '{"anonymise": "function", "function": "%s"}'$f$,
+-- an existing function's OID names that function, for both alike (it is
+-- stored by its signature)
+CREATE TABLE hard.oidcheck (id int PRIMARY KEY, a text, b text);
+SELECT hard.try(format($f$SECURITY LABEL FOR gdpr ON COLUMN hard.oidcheck.a IS '{"anonymise": "function", "function": "%s"}'$f$,
                        'pg_catalog.initcap(text)'::regprocedure::oid)) AS initcap_oid;
+SELECT gdpr.set_anonymiser('hard.oidcheck', 'b', 'function',
+                           'pg_catalog.initcap(text)'::regprocedure::oid::text);
+SELECT column_name, method, argument FROM gdpr.registered_columns
+ WHERE rel = 'hard.oidcheck'::regclass AND pii ORDER BY 1;
 -- names that are not OIDs keep their own errors
 COMMENT ON COLUMN hard.fperson.name IS 'gdpr: {"anonymise": "function", "function": ""}';
 \echo :LAST_ERROR_SQLSTATE

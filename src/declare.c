@@ -878,14 +878,8 @@ check_column_decl(Decl *decl)
 		}
 		else if (strcmp(m->key, "function") == 0)
 		{
+			/* resolved when applied, by the rule of set_anonymiser */
 			cd->argument = member_string(decl, m);
-			/* regproc would read "-" and digits as an OID, not a name */
-			if (strcmp(cd->argument, "-") == 0 ||
-				(cd->argument[0] != '\0' &&
-				 strspn(cd->argument, "0123456789") == strlen(cd->argument)))
-				member_error(decl, m,
-							 "Key \"function\" takes the name of a function, not an OID",
-							 "Write the function's name, schema-qualified unless it is in pg_catalog.");
 			function = m;
 		}
 		else if (strcmp(m->key, "search") == 0)
