@@ -210,7 +210,7 @@ make_table(Oid relid)
 
 	if (table == NULL)
 		return NULL;
-	key = gdpr_key_lookup(relid, true);
+	key = gdpr_search_skip_keyless(relid, "export");
 	if (key == NULL)
 		return NULL;
 	for (int i = 0; i < key->nkeys; i++)
@@ -497,6 +497,30 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 }
 
 /*
+ * array_cast_type
+ *		The schema-qualified name of a column type for the casts of
+ *		match_clause, without a length: "pg_catalog.bpchar", not
+ *		"character".
+ *
+ * The plain name of a type without its typmod means something else for
+ * some types: "character" is char(1) and "bit" is bit(1), so casting a
+ * char(4) or bit(3) value to it would cut it to one character or bit and
+ * no row would match, or worse, "ab" would match another person's "a".
+ * format_type with FORMAT_TYPE_TYPEMOD_GIVEN and typmod -1 names the
+ * unconstrained type instead.  The column's own typmod is not used either:
+ * a foreign key between char(2) and char(6) columns must not cut the longer
+ * side's values.  For the same reason a domain is replaced by its base
+ * type (a domain over char(2) would cut values to two characters); the
+ * equality operator is the base type's anyway.
+ */
+static char *
+array_cast_type(Oid typid)
+{
+	return format_type_extended(getBaseType(typid), -1,
+								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
+/*
  * match_clause
  *		SQL condition matching a table's columns (indexes into its needed
  *		columns) against text[] parameters $firstparam..: one value array per
@@ -520,7 +544,7 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 		appendStringInfo(&buf, "t.%s %s ANY ($%d::pg_catalog.text[]::%s[])",
 						 quote_identifier(et->neednames[idx[0]]),
 						 gdpr_key_eq_operator(typid, false), firstparam,
-						 format_type_be_qualified(typid));
+						 array_cast_type(typid));
 		return buf.data;
 	}
 
@@ -528,7 +552,7 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%spg_catalog.unnest($%d::pg_catalog.text[]::%s[])",
 						 i > 0 ? ", " : "", firstparam + i,
-						 format_type_be_qualified(et->needtypes[idx[i]]));
+						 array_cast_type(et->needtypes[idx[i]]));
 	appendStringInfoString(&buf, ") AS u(");
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%sv%d", i > 0 ? ", " : "", i + 1);
@@ -877,7 +901,8 @@ gdpr_export_search(PG_FUNCTION_ARGS)
 	Jsonb	   *doc;
 
 	if (!PG_ARGISNULL(0))
-		searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+		searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									   false);
 
 	gdpr_spi_connect();
 	state = export_init();

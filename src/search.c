@@ -96,6 +96,37 @@ gdpr_search_column_readable(Oid relid, AttrNumber attnum)
 }
 
 /*
+ * gdpr_search_skip_keyless
+ *		The primary key of a registered table, or NULL after a WARNING when
+ *		the table has lost it (ALTER TABLE ... DROP CONSTRAINT): such a
+ *		table is skipped by search and export, instead of making them fail
+ *		for everybody.
+ *
+ * what names the operation in the message ("search", "export"); NULL
+ * skips the table silently (a caller that warns itself).  The WARNING is
+ * given only to a caller who may read some column of the
+ * table: one who may not would not have it searched or exported anyway.
+ */
+GdprKey *
+gdpr_search_skip_keyless(Oid relid, const char *what)
+{
+	GdprKey    *key = gdpr_key_lookup(relid, true);
+	Oid			userid = GetUserId();
+
+	if (key != NULL || what == NULL)
+		return key;
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, userid, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("registered table \"%s\" has no primary key; it is left out of the %s",
+						gdpr_relation_name(relid), what),
+				 errdetail("gdpr identifies a row by its primary key."),
+				 errhint("Add the primary key back, or unregister the table with gdpr.unregister().")));
+	return NULL;
+}
+
+/*
  * plan_key_hash
  *		HTAB hash function over a pointer to a NUL-terminated string.
  */
@@ -297,7 +328,7 @@ relname_cmp(const ListCell *a, const ListCell *b)
  * able to read the term.  Parameter $1 is always the term as text.
  */
 static GdprSearchTable *
-prepare_table(Oid relid, const char *term, List **casts)
+prepare_table(Oid relid, const char *term, List **casts, bool warn_keyless)
 {
 	GdprTable  *table = gdpr_catalog_get_table(relid);
 	GdprSearchTable *st;
@@ -315,8 +346,11 @@ prepare_table(Oid relid, const char *term, List **casts)
 	if (nfields == 0)
 		return NULL;
 
+	/* a table that lost its primary key is skipped, with a WARNING */
+	key = gdpr_search_skip_keyless(relid, warn_keyless ? "search" : NULL);
+	if (key == NULL)
+		return NULL;
 	/* a table whose key the caller cannot read is not searched at all */
-	key = gdpr_key_lookup(relid, false);
 	for (int i = 0; i < key->nkeys; i++)
 		if (!gdpr_search_column_readable(relid, key->attnums[i]))
 			return NULL;
@@ -386,12 +420,14 @@ prepare_table(Oid relid, const char *term, List **casts)
  *		The searches for a term, one per registered table that can be
  *		searched for it, sorted by schema-qualified table name.
  *
- * An empty term finds nothing and yields NIL.  Reads the registry; term
- * casts run in subtransactions, so this must be called before SPI_connect.
- * The result is palloc'd in the current memory context.
+ * An empty term finds nothing and yields NIL.  A registered table that
+ * lost its primary key is skipped, with a WARNING when warn_keyless (the
+ * export warns about it itself).  Reads the registry; term casts run in
+ * subtransactions, so this must be called before SPI_connect.  The result
+ * is palloc'd in the current memory context.
  */
 List *
-gdpr_search_prepare(const char *term)
+gdpr_search_prepare(const char *term, bool warn_keyless)
 {
 	List	   *result = NIL;
 	List	   *casts = NIL;
@@ -402,7 +438,8 @@ gdpr_search_prepare(const char *term)
 
 	foreach(lc, gdpr_catalog_registered_tables())
 	{
-		GdprSearchTable *st = prepare_table(lfirst_oid(lc), term, &casts);
+		GdprSearchTable *st = prepare_table(lfirst_oid(lc), term, &casts,
+											warn_keyless);
 
 		if (st != NULL)
 			result = lappend(result, st);
@@ -483,7 +520,7 @@ start_search(FunctionCallInfo fcinfo)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return NIL;
-	return gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	return gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
 }
 
 /*
