@@ -834,14 +834,45 @@ gdpr_catalog_foreign_key(Oid relid, const char *conname)
 
 /*
  * arg_list
- *		Argument n as a List of C strings; NULL gives NIL.
+ *		Argument n as a List of C strings, each name once, in the order of
+ *		their first appearance; NULL gives NIL.
+ *
+ * What is stored is then bounded by the table's columns, whatever the size
+ * of the array.  A name too long to be a column's is kept, for validation
+ * to refuse.
  */
 static List *
 arg_list(FunctionCallInfo fcinfo, int n, const char *what)
 {
+	List	   *all;
+	List	   *result = NIL;
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	ListCell   *lc;
+
 	if (PG_ARGISNULL(n))
 		return NIL;
-	return gdpr_text_array_to_list(PG_GETARG_ARRAYTYPE_P(n), what);
+	all = gdpr_text_array_to_list(PG_GETARG_ARRAYTYPE_P(n), what);
+	if (list_length(all) < 2)
+		return all;
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = NAMEDATALEN;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("gdpr argument names", 64, &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, all)
+	{
+		char	   *name = lfirst(lc);
+		bool		found = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (strlen(name) < NAMEDATALEN)
+			(void) hash_search(seen, name, HASH_ENTER, &found);
+		if (!found)
+			result = lappend(result, name);
+	}
+	hash_destroy(seen);
+	return result;
 }
 
 /*
