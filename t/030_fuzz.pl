@@ -19,7 +19,7 @@
 # printed, shrunk to the statements still needed to reproduce them.
 #
 #   GDPR_FUZZ_SEED   the seed (default below; printed at the start)
-#   GDPR_FUZZ_CASES  how many cases (default 3000)
+#   GDPR_FUZZ_CASES  how many cases (default 4000)
 #   GDPR_FUZZ_BATCH  cases per psql call (default 250)
 #
 # Case i depends only on the seed and i, so a failing case is reproduced by
@@ -32,9 +32,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
+use Encode qw(encode_utf8);
 
 my $seed = $ENV{GDPR_FUZZ_SEED} // 20260917;
-my $ncases = $ENV{GDPR_FUZZ_CASES} // 3000;
+my $ncases = $ENV{GDPR_FUZZ_CASES} // 4000;
 my $batch_size = $ENV{GDPR_FUZZ_BATCH} // 250;
 die "GDPR_FUZZ_SEED must be a non-negative integer\n" unless $seed =~ /^\d+$/;
 die "GDPR_FUZZ_CASES must be a positive integer\n" unless $ncases =~ /^\d+$/ && $ncases > 0;
@@ -210,7 +211,7 @@ INSERT INTO fz.person (id, name, email, phone, nickname, born, score, data, tags
                        uid, code, bits, addr, zip)
 SELECT i, 'Person ' || i, 'person' || i || '\@example.com', '0113 ' || i, 'nick' || i,
        date '1980-01-01' + i, i * 1.5, jsonb_build_object('i', i), ARRAY['t' || i],
-       md5(i::text)::uuid, 'c' || i, B'101', '10.0.0.' || i, lpad(i::text, 5, '1')
+       md5(i::text)::uuid, 'c' || i, B'101', ('10.0.0.' || i)::inet, lpad(i::text, 5, '1')
   FROM generate_series(1, 20) i;
 INSERT INTO fz.comment SELECT i, 1 + i % 20, 'comment ' || i FROM generate_series(1, 40) i;
 INSERT INTO fz.visit SELECT 1 + i % 20, date '2024-01-01' + i, 'visit ' || i
@@ -282,9 +283,11 @@ END
 # Generators: values
 ############################################################################
 
+# characters, not bytes: the cases are character strings, encoded as UTF-8
+# only when sent, so that mutations never split a character
 my @utf8 = (
-	"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xe6\x97\xa5\xe6\x9c\xac",
-	"\xd7\x90", "\xe2\x80\xae", "\xef\xbb\xbf", "\xc2\xa0");
+	"\x{e9}", "\x{20ac}", "\x{1f600}", "\x{65e5}\x{672c}", "\x{5d0}", "\x{202e}",
+	"\x{feff}", "\x{a0}", "\x{fffd}", "\x{10ffff}");
 
 sub rand_word
 {
@@ -932,7 +935,7 @@ sub decl_json
 	}
 	elsif ($mut eq 'bom')
 	{
-		$json = "\xef\xbb\xbf" . $json;
+		$json = "\x{feff}" . $json;
 	}
 	elsif ($mut eq 'comment')
 	{
@@ -1156,7 +1159,7 @@ sub run_cases
 	  . join(",\n", map { "($_, " . array_lit($cases->{$_}) . ')' } grep { exists $cases->{$_} } $lo .. $hi)
 	  . ";\nCALL fuzz.run($lo, $hi);\n";
 	my ($stdout, $stderr);
-	my $rc = $node->psql('fuzz', $sql, stdout => \$stdout, stderr => \$stderr,
+	my $rc = $node->psql('fuzz', encode_utf8($sql), stdout => \$stdout, stderr => \$stderr,
 		on_error_stop => 1, timeout => $PostgreSQL::Test::Utils::timeout_default);
 	return ($rc == 0, $stderr // '');
 }
@@ -1177,7 +1180,7 @@ sub server_restarted
 sub show_case
 {
 	my ($stmts) = @_;
-	return join('', map { "    $_;\n" } @$stmts);
+	return encode_utf8(join('', map { "    $_;\n" } @$stmts));
 }
 
 my %cases;
@@ -1225,6 +1228,16 @@ is($node->safe_psql('fuzz', "SELECT count(*) FROM fuzz.outcome"),
 note($node->safe_psql('fuzz',
 	"SELECT string_agg(sqlstate || ' ' || n, ', ' ORDER BY n DESC) FROM "
 	  . "(SELECT sqlstate, count(*) n FROM fuzz.outcome GROUP BY 1) s"));
+
+# GDPR_FUZZ_STATS=1: the commonest outcomes, to see how deep the cases get
+if ($ENV{GDPR_FUZZ_STATS})
+{
+	diag($node->safe_psql('fuzz', q{
+SELECT n || '  ' || sqlstate || '  ' || left(m, 150)
+  FROM (SELECT sqlstate, regexp_replace(coalesce(message, ''), '[0-9]+', 'N', 'g') m, count(*) n
+          FROM fuzz.outcome GROUP BY 1, 2) s
+ ORDER BY n DESC LIMIT 80}));
+}
 
 # internal errors: group them by message (numbers blanked), smallest case first
 my $rows = $node->safe_psql('fuzz', q{
@@ -1283,6 +1296,13 @@ for my $sig (@order)
 	fail("internal error (XX000) in $fn: $msg");
 	diag(sprintf("%d case(s) with this message, e.g. case %d (seed %d); it fails with:\n%s",
 			scalar(@$g), $id, $seed, show_case($min)));
+	# the other statements that raised it, shortest first
+	my %seen = ($min->[-1] => 1);
+	my @others = grep { !$seen{$_}++ }
+	  sort { length($a) <=> length($b) || $a cmp $b }
+	  map { $cases{ $_->[0] }[ $_->[1] - 1 ] } @$g;
+	diag("  also raised by:\n" . show_case([ @others[ 0 .. ($#others < 7 ? $#others : 7) ] ]))
+	  if @others;
 }
 is(scalar(@order), 0, 'no case raised an internal error (SQLSTATE XX000)');
 
