@@ -248,7 +248,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA gdpr TO fz_user;
 CREATE SCHEMA fuzz;
 CREATE TABLE fuzz.fcase (id int PRIMARY KEY, stmts text[] NOT NULL);
 CREATE TABLE fuzz.outcome (
-    id int PRIMARY KEY, step int, sqlstate text, message text, detail text, context text);
+    id int PRIMARY KEY, step int, sqlstate text, message text, detail text, context text,
+    ms float8);
 CREATE PROCEDURE fuzz.run(lo int, hi int)
 LANGUAGE plpgsql AS \$run\$
 DECLARE
@@ -258,9 +259,11 @@ DECLARE
     msg text;
     det text;
     ctx text;
+    t0 timestamptz;
 BEGIN
     FOR c IN SELECT * FROM fuzz.fcase WHERE id BETWEEN lo AND hi ORDER BY id LOOP
         i := 0;
+        t0 := clock_timestamp();
         BEGIN
             FOR j IN 1 .. coalesce(array_length(c.stmts, 1), 0) LOOP
                 i := j;
@@ -272,7 +275,9 @@ BEGIN
             GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                     det = PG_EXCEPTION_DETAIL, ctx = PG_EXCEPTION_CONTEXT;
         END;
-        INSERT INTO fuzz.outcome VALUES (c.id, i, st, msg, det, ctx);
+        INSERT INTO fuzz.outcome
+            VALUES (c.id, i, st, msg, det, ctx,
+                    1000 * extract(epoch FROM clock_timestamp() - t0));
         COMMIT;
     END LOOP;
 END
@@ -1024,7 +1029,7 @@ sub gen_wide
 {
 	my $n = wpick(3 => 1 + rnd($nwide), 4 => 90 + rnd(41), 1 => $nwide);
 	my $method = wpick(6 => 'value', 1 => 'mixed', 1 => 'email', 1 => 'hash', 1 => 'function');
-	my $via = wpick(3 => 'function', 2 => 'label', 1 => 'comment');
+	my $via = wpick(4 => 'function', 1 => 'label', 1 => 'comment');
 	my @s;
 	push @s, "SET LOCAL gdpr.pseudonym_key = 'k'";
 	my $mexpr = $method eq 'mixed'
@@ -1113,7 +1118,7 @@ sub gen_case
 	my ($i) = @_;
 	rng_seed($seed, $i);
 	my @s;
-	my $kind = wpick(45 => 'decl', 45 => 'call', 4 => 'wide', 6 => 'misc');
+	my $kind = wpick(46 => 'decl', 46 => 'call', 2 => 'wide', 6 => 'misc');
 	@s = $kind eq 'decl' ? gen_decl()
 	  : $kind eq 'call' ? gen_call()
 	  : $kind eq 'wide' ? gen_wide()
@@ -1261,6 +1266,11 @@ SELECT n || '  ' || sqlstate || '  ' || left(m, 150)
   FROM (SELECT sqlstate, regexp_replace(coalesce(message, ''), '[0-9]+', 'N', 'g') m, count(*) n
           FROM fuzz.outcome GROUP BY 1, 2) s
  ORDER BY n DESC LIMIT 80}));
+	diag("the slowest cases:\n" . $node->safe_psql('fuzz', q{
+SELECT round(o.ms) || ' ms  ' || o.id || '  ' || left(array_to_string(c.stmts, '; '), 200)
+  FROM fuzz.outcome o JOIN fuzz.fcase c USING (id) ORDER BY o.ms DESC LIMIT 15}));
+	diag($node->safe_psql('fuzz', q{
+SELECT 'all cases: ' || round(sum(ms)) || ' ms in the server' FROM fuzz.outcome}));
 }
 
 # internal errors: group them by message (numbers blanked), smallest case first
@@ -1338,10 +1348,12 @@ for my $sig (@order)
 			scalar(@$g), $id, $seed, show_case($min)));
 	# the other statements that raised it, shortest first
 	my %seen = ($min->[-1] => 1);
-	my @others = grep { !$seen{$_}++ }
-	  sort { length($a) <=> length($b) || $a cmp $b }
-	  map { $cases{ $_->[0] }[ $_->[1] - 1 ] } @$g;
-	diag("  also raised by:\n" . show_case([ @others[ 0 .. ($#others < 7 ? $#others : 7) ] ]))
+	my @others = grep { !$seen{ $_->[1] }++ }
+	  sort { length($a->[1]) <=> length($b->[1]) || $a->[1] cmp $b->[1] }
+	  map { [ $_->[0], $cases{ $_->[0] }[ $_->[1] - 1 ] ] } @$g;
+	splice(@others, 8) if @others > 8;
+	diag("  also raised by (the failing statement of the case):\n"
+		  . encode_utf8(join('', map { "    case $_->[0]: $_->[1];\n" } @others)))
 	  if @others;
 }
 is(scalar(@order), 0, 'no case raised an internal error (SQLSTATE XX000)');
