@@ -15,8 +15,14 @@
 # replayed on its own.  The run fails on a server crash (the postmaster's
 # start time changes or the session dies) and on any error with SQLSTATE
 # XX000 (internal_error: elog(ERROR), "cache lookup failed", ...); every
-# other SQLSTATE is an acceptable answer to bad input.  Failing cases are
-# printed, shrunk to the statements still needed to reproduce them.
+# other SQLSTATE is an acceptable answer to bad input.  It also fails when
+# a message names an object "(null)" (a NULL string printed with %s).
+# Failing cases are printed, shrunk to the statements still needed to
+# reproduce them (and, for the many-columns cases, to the fewest columns).
+#
+# Every outcome is kept in fuzz.outcome (case, failing step, SQLSTATE,
+# message); GDPR_FUZZ_STATS=1 prints the commonest outcomes and the slowest
+# cases, to see how deep the generated cases get.
 #
 #   GDPR_FUZZ_SEED   the seed (default below; printed at the start)
 #   GDPR_FUZZ_CASES  how many cases (default 4000)
@@ -1161,6 +1167,7 @@ shared_preload_libraries = 'gdpr'
 gdpr.pseudonym_key = 'fuzz-secret'
 restart_after_crash = on
 log_min_error_statement = panic
+log_statement = none
 max_stack_depth = '2MB'
 });
 $node->start;
