@@ -232,11 +232,16 @@ GdprTable *
 gdpr_registered_table(Oid relid)
 {
 	GdprTable  *table = gdpr_catalog_get_table(relid);
+	char	   *relname = get_rel_name(relid);
 
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	if (table == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
+				 errmsg("relation \"%s\" is not registered with gdpr", relname),
 				 errhint("Register it with gdpr.register().")));
 	return table;
 }
