@@ -4,7 +4,7 @@ MODULE_big  = gdpr
 OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/identity.o src/keys.o \
               src/catalog.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
-              src/shipper.o src/worker.o src/rerun.o
+              src/shipper.o src/worker.o src/lineage.o src/rerun.o
 DATA        = gdpr--1.0.sql gdpr--1.0--1.1.sql
 PGFILEDESC  = "gdpr - GDPR data-protection tooling"
 

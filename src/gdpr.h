@@ -256,6 +256,13 @@ extern void gdpr_trigger_init(void);
 extern void gdpr_declare_init(void);
 
 /* ------------------------------------------------------------------------
+ * lineage.c: which events are this database's
+ * ------------------------------------------------------------------------
+ */
+extern char *gdpr_lineage(void);
+extern char *gdpr_lineage_ids(void);
+
+/* ------------------------------------------------------------------------
  * worker.c / shipper.c / rerun.c: the log
  * ------------------------------------------------------------------------
  */
