@@ -48,6 +48,7 @@ extern char *gdpr_databases;
 extern char *gdpr_source_name;
 extern bool gdpr_log_anonymise;
 extern char *gdpr_pseudonym_key;
+extern char *gdpr_pseudonym_key_file;
 extern bool gdpr_allow_anonymise_db;
 extern int	gdpr_ship_interval;		/* ms between shipping rounds */
 extern int	gdpr_ship_batch_size;	/* events per remote transaction */
@@ -55,6 +56,9 @@ extern int	gdpr_retry_max_interval;	/* ms, ceiling of the back-off */
 extern int	gdpr_anonymise_batch_size;	/* rows per batch of anonymise_db */
 
 extern void gdpr_define_gucs(void);
+extern const char *gdpr_pseudonym_key_value(void);
+extern bool gdpr_conninfo_is_secret(const char *keyword);
+extern char *gdpr_conninfo_scrub(const char *message);
 extern char *gdpr_source(void);
 
 /* ------------------------------------------------------------------------
