@@ -306,9 +306,10 @@ replace_all(char *message, const char *secret)
  * Every message from libpq or from the log server passes through here
  * before it reaches an ERROR or WARNING, the server log or
  * gdpr.state.last_error (on every path: the worker, gdpr.ship_log(),
- * gdpr.rerun()), and so does what non-superusers see of the setting.  When the connection string does not parse, its secrets
- * are unknown and the message is replaced by a fixed one.  Longer secrets
- * are replaced first, so that one that contains the other goes entirely.
+ * gdpr.rerun()), and so does what non-superusers see of the setting.  When
+ * the connection string does not parse, its secrets are unknown and the
+ * message is replaced by a fixed one.  Longer secrets are replaced first,
+ * so that one that contains the other goes entirely.
  */
 char *
 gdpr_conninfo_scrub(const char *message)
@@ -325,7 +326,7 @@ gdpr_conninfo_scrub(const char *message)
 
 	opts = PQconninfoParse(gdpr_log_conninfo, NULL);
 	if (opts == NULL)
-		return pstrdup("gdpr.log_conninfo is not a valid connection string (the message is not shown, since it may quote part of a password)");
+		return pstrdup(GDPR_CONNINFO_UNPARSABLE);
 	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
 	{
 		if (o->val != NULL && o->val[0] != '\0' &&

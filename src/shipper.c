@@ -21,9 +21,9 @@
  * helpers and a non-blocking send loop; nothing in this file may block
  * without watching the latch.  The connection string is never put in a
  * message, and every message that comes from libpq or the log server goes
- * through gdpr_conninfo_scrub (guc.c) before it reaches an error, the server log or
- * gdpr.state: libpq quotes parts of the connection string in some messages,
- * and a password has no business in any of them.
+ * through gdpr_conninfo_scrub (guc.c) before it reaches an error, the
+ * server log or gdpr.state: libpq quotes parts of the connection string in
+ * some messages, and a password has no business in any of them.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -43,7 +43,6 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
-#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
@@ -89,10 +88,6 @@ gdpr_shipper_require_conninfo(void)
 				errhint("Set \"gdpr.log_conninfo\" to the connection string of the log database and reload the configuration."));
 }
 
-/* the message given instead of libpq's when the conninfo does not parse */
-#define GDPR_CONNINFO_UNPARSABLE \
-	"gdpr.log_conninfo is not a valid connection string (libpq's message is not shown, since it may quote part of a password)"
-
 /*
  * libpq_message
  *		libpq's last message on conn, scrubbed, without its final newline.
@@ -123,7 +118,8 @@ ignore_notice(void *arg, const PGresult *res)
  *
  * Returns the connection, in non-blocking mode and with a secure
  * search_path, or NULL with *errmsg set to libpq's (palloc'd, scrubbed)
- * message when the database cannot be reached.  Interrupts are served while connecting.
+ * message when the database cannot be reached.  Interrupts are served
+ * while connecting.
  * The caller must close the connection with gdpr_shipper_disconnect, also
  * on error paths (PG_FINALLY).
  */
