@@ -48,13 +48,21 @@ extern char *gdpr_databases;
 extern char *gdpr_source_name;
 extern bool gdpr_log_anonymise;
 extern char *gdpr_pseudonym_key;
+extern char *gdpr_pseudonym_key_file;
 extern bool gdpr_allow_anonymise_db;
 extern int	gdpr_ship_interval;		/* ms between shipping rounds */
 extern int	gdpr_ship_batch_size;	/* events per remote transaction */
 extern int	gdpr_retry_max_interval;	/* ms, ceiling of the back-off */
 extern int	gdpr_anonymise_batch_size;	/* rows per batch of anonymise_db */
 
+/* said instead of libpq's message when gdpr.log_conninfo does not parse */
+#define GDPR_CONNINFO_UNPARSABLE \
+	"gdpr.log_conninfo is not a valid connection string (libpq's message is not shown, since it may quote part of a password)"
+
 extern void gdpr_define_gucs(void);
+extern const char *gdpr_pseudonym_key_value(void);
+extern bool gdpr_conninfo_is_secret(const char *keyword);
+extern char *gdpr_conninfo_scrub(const char *message);
 extern char *gdpr_source(void);
 
 /* ------------------------------------------------------------------------

@@ -20,7 +20,10 @@
  * Connections are opened and used with the interrupt-aware libpqsrv_*
  * helpers and a non-blocking send loop; nothing in this file may block
  * without watching the latch.  The connection string is never put in a
- * message.
+ * message, and every message that comes from libpq or the log server goes
+ * through gdpr_conninfo_scrub (guc.c) before it reaches an error, the
+ * server log or gdpr.state: libpq quotes parts of the connection string in
+ * some messages, and a password has no business in any of them.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -86,6 +89,18 @@ gdpr_shipper_require_conninfo(void)
 }
 
 /*
+ * libpq_message
+ *		libpq's last message on conn, scrubbed, without its final newline.
+ */
+static char *
+libpq_message(PGconn *conn)
+{
+	if (conn == NULL)
+		return pstrdup("out of memory");
+	return gdpr_conninfo_scrub(pchomp(PQerrorMessage(conn)));
+}
+
+/*
  * ignore_notice
  *		libpq notice receiver that drops remote notices.
  *
@@ -102,8 +117,9 @@ ignore_notice(void *arg, const PGresult *res)
  *		Open a connection to the log database named by gdpr.log_conninfo.
  *
  * Returns the connection, in non-blocking mode and with a secure
- * search_path, or NULL with *errmsg set to libpq's (palloc'd) message when
- * the database cannot be reached.  Interrupts are served while connecting.
+ * search_path, or NULL with *errmsg set to libpq's (palloc'd, scrubbed)
+ * message when the database cannot be reached.  Interrupts are served
+ * while connecting.
  * The caller must close the connection with gdpr_shipper_disconnect, also
  * on error paths (PG_FINALLY).
  */
@@ -132,10 +148,28 @@ gdpr_shipper_connect(char **errmsg)
 	keywords[4] = NULL;
 	values[4] = NULL;
 
+	/*
+	 * libpq's parse errors quote the string: give a fixed message instead.
+	 * The check hook refuses such a string; this is the second line.
+	 */
+	{
+		char	   *parse_error = NULL;
+		PQconninfoOption *opts = PQconninfoParse(gdpr_log_conninfo, &parse_error);
+
+		if (opts == NULL)
+		{
+			*errmsg = pstrdup(parse_error != NULL ? GDPR_CONNINFO_UNPARSABLE : "out of memory");
+			if (parse_error != NULL)
+				PQfreemem(parse_error);
+			return NULL;
+		}
+		PQconninfoFree(opts);
+	}
+
 	conn = libpqsrv_connect_params(keywords, values, true, PG_WAIT_EXTENSION);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
-		*errmsg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+		*errmsg = libpq_message(conn);
 		libpqsrv_disconnect(conn);
 		return NULL;
 	}
@@ -145,7 +179,7 @@ gdpr_shipper_connect(char **errmsg)
 	res = libpqsrv_exec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL, PG_WAIT_EXTENSION);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		*errmsg = pchomp(PQerrorMessage(conn));
+		*errmsg = libpq_message(conn);
 		PQclear(res);
 		libpqsrv_disconnect(conn);
 		return NULL;
@@ -155,7 +189,7 @@ gdpr_shipper_connect(char **errmsg)
 	/* large batches are sent with a flush loop that watches the latch */
 	if (PQsetnonblocking(conn, 1) != 0)
 	{
-		*errmsg = pchomp(PQerrorMessage(conn));
+		*errmsg = libpq_message(conn);
 		libpqsrv_disconnect(conn);
 		return NULL;
 	}
@@ -199,8 +233,9 @@ gdpr_shipper_disconnect(PGconn *conn)
  *		Raise an ERROR for a failed remote command.
  *
  * The remote SQLSTATE is kept, as dblink does; without one (the connection
- * broke) the error is connection_failure with libpq's message.  Frees res.
- * Never returns.
+ * broke) the error is connection_failure with libpq's message.  Every text
+ * is scrubbed of the connection string's secrets.  Frees res.  Never
+ * returns.
  */
 static void
 report_remote_error(PGconn *conn, PGresult *res, const char *what)
@@ -218,11 +253,11 @@ report_remote_error(PGconn *conn, PGresult *res, const char *what)
 		if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
 			sqlstate = pstrdup(s);
 		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) != NULL)
-			primary = pstrdup(s);
+			primary = gdpr_conninfo_scrub(s);
 		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) != NULL)
-			detail = pstrdup(s);
+			detail = gdpr_conninfo_scrub(s);
 		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT)) != NULL)
-			hint = pstrdup(s);
+			hint = gdpr_conninfo_scrub(s);
 		PQclear(res);
 	}
 	if (sqlstate != NULL && strlen(sqlstate) == 5)
@@ -233,7 +268,7 @@ report_remote_error(PGconn *conn, PGresult *res, const char *what)
 		ereport(ERROR,
 				errcode(code),
 				errmsg("could not communicate with the gdpr log database"),
-				errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+				errdetail_internal("%s", libpq_message(conn)),
 				errcontext("while %s", what));
 
 	ereport(ERROR,
@@ -622,7 +657,8 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
  *		Store the last shipping error in gdpr.state.
  *
  * Runs in the caller's transaction, which the worker keeps small and
- * separate from any failed round.
+ * separate from any failed round.  The message is scrubbed once more:
+ * gdpr.log_status shows it to whoever may read that view.
  */
 void
 gdpr_shipper_record_error(const char *message)
@@ -630,7 +666,7 @@ gdpr_shipper_record_error(const char *message)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 
-	args[0] = CStringGetTextDatum(message);
+	args[0] = CStringGetTextDatum(gdpr_conninfo_scrub(message));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	run_local("INSERT INTO gdpr.state AS s (singleton, last_error, last_error_at)"

@@ -523,17 +523,33 @@ record_error(const char *message)
  * The first failure after a success is a WARNING (with the SQLSTATE of the
  * failure), later ones are DEBUG1, so that a log database that is down
  * for hours does not flood the server log.  Doubles the back-off delay up to
- * gdpr.retry_max_interval and records the error in gdpr.state.
+ * gdpr.retry_max_interval and records the error in gdpr.state.  The texts
+ * are scrubbed of the connection string's secrets (they usually come from
+ * libpq or the log server).
+ *
+ * Everything is built in a context of its own, deleted on the way out: a
+ * failure can happen at every retry for days, and the caller may well be
+ * in TopMemoryContext after a commit.
  */
 static void
 note_failure(int sqlerrcode, const char *message, const char *detail)
 {
-	char	   *stored;
+	MemoryContext cxt;
+	MemoryContext old;
+	char	   *clean_message;
+	char	   *clean_detail;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr shipping failure",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+
+	clean_message = gdpr_conninfo_scrub(message);
+	clean_detail = gdpr_conninfo_scrub(detail);
 
 	ereport(failing ? DEBUG1 : WARNING,
 			errcode(sqlerrcode),
-			errmsg("%s", message),
-			detail ? errdetail_internal("%s", detail) : 0,
+			errmsg("%s", clean_message),
+			clean_detail ? errdetail_internal("%s", clean_detail) : 0,
 			errcontext("gdpr log shipper for database \"%s\"", shipper_dbname));
 	failing = true;
 
@@ -542,8 +558,11 @@ note_failure(int sqlerrcode, const char *message, const char *detail)
 	else
 		retry_delay = Min(retry_delay * 2, gdpr_retry_max_interval);
 
-	stored = detail ? psprintf("%s: %s", message, detail) : pstrdup(message);
-	record_error(stored);
+	record_error(clean_detail ? psprintf("%s: %s", clean_message, clean_detail)
+				 : clean_message);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /*
@@ -617,6 +636,8 @@ ship_round(MemoryContext cxt)
 
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* the commit left TopMemoryContext current: never allocate there */
+		MemoryContextSwitchTo(cxt);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		shipped = batch.shipped;
