@@ -55,7 +55,9 @@ PG_FUNCTION_INFO_V1(gdpr_ship_log);
 /*
  * Creation of the remote table.  Only names and the key text ever reach the
  * log database: nothing else of a row.  The index on (source, id) serves
- * gdpr.rerun() and the reflected-mark check.
+ * gdpr.rerun() and the reflected-mark check.  incarnation is the lineage of
+ * the database that logged the event (lineage.c); a log table made by
+ * version 1.0 gets the column from add_lineage_column_sql.
  */
 static const char *const create_log_table_sql =
 "SELECT pg_catalog.pg_advisory_xact_lock(7454010542096465921);"
@@ -68,9 +70,14 @@ static const char *const create_log_table_sql =
 "    key         text        NOT NULL,"
 "    occurred_at timestamptz NOT NULL,"
 "    event_uuid  uuid        NOT NULL UNIQUE,"
-"    shipped_at  timestamptz NOT NULL DEFAULT pg_catalog.now());"
+"    shipped_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+"    incarnation uuid);"
 "CREATE INDEX IF NOT EXISTS event_source_id_idx ON gdpr_log.event (source, id);"
 "COMMENT ON TABLE gdpr_log.event IS 'erasures logged by the gdpr extension: no personal data but the key';";
+
+static const char *const add_lineage_column_sql =
+"SELECT pg_catalog.pg_advisory_xact_lock(7454010542096465921);"
+"ALTER TABLE gdpr_log.event ADD COLUMN IF NOT EXISTS incarnation uuid;";
 
 /*
  * gdpr_shipper_require_conninfo
@@ -362,13 +369,28 @@ void
 gdpr_shipper_ensure_log_table(PGconn *conn)
 {
 	PGresult   *res;
+	bool		has_lineage;
 
-	if (gdpr_shipper_log_table_exists(conn))
+	if (!gdpr_shipper_log_table_exists(conn))
+	{
+		res = gdpr_shipper_exec(conn, create_log_table_sql, 0, NULL,
+								PGRES_COMMAND_OK, "creating the log table");
+		PQclear(res);
 		return;
-
-	res = gdpr_shipper_exec(conn, create_log_table_sql, 0, NULL,
-							PGRES_COMMAND_OK, "creating the log table");
+	}
+	res = gdpr_shipper_exec(conn,
+							"SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute"
+							" WHERE attrelid = 'gdpr_log.event'::pg_catalog.regclass"
+							"   AND attname = 'incarnation' AND NOT attisdropped)",
+							0, NULL, PGRES_TUPLES_OK, "looking for the log's lineage column");
+	has_lineage = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
+	if (!has_lineage)
+	{
+		res = gdpr_shipper_exec(conn, add_lineage_column_sql, 0, NULL,
+								PGRES_COMMAND_OK, "adding the lineage column to the log table");
+		PQclear(res);
+	}
 }
 
 /*
@@ -504,11 +526,13 @@ spi_text(int n)
  * the caller commits.
  *
  * *mark is the reflected high-water mark: every log event of this source
- * with an id up to it is reflected in this database.  It moves to the
- * batch's highest id only when the log holds no other event of this source
- * between the old mark and that id; otherwise the log holds events this
- * database has not replayed (it was restored, or recreated), the mark stays
- * and the result says unreplayed, for the caller to warn.
+ * and lineage with an id up to it is reflected in this database.  It moves
+ * to the batch's highest id only when the log holds no other event of this
+ * source and lineage between the old mark and that id; otherwise the log
+ * holds events this database has not replayed (it was restored), the mark
+ * stays and the result says unreplayed, for the caller to warn.  Events of
+ * another lineage (a database dropped and created again under the same
+ * name) are not this database's and do not count.
  *
  * Returns how many queue events were delivered (0 when the queue is empty).
  * Remote and local failures are ERRORs; nothing is deleted from the queue
@@ -529,8 +553,10 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 			   *uuids;
 	int64		count;
 	bool		isnull;
-	const char *params[6];
+	const char *params[7];
 	char		markbuf[32];
+	char	   *lineage;
+	char	   *lineages;
 	PGresult   *volatile res = NULL;
 	volatile int64 candidate = 0;
 	volatile int64 unknown = 0;
@@ -570,6 +596,8 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	keys = spi_text(5);
 	times = spi_text(6);
 	uuids = spi_text(7);
+	lineage = gdpr_lineage();
+	lineages = gdpr_lineage_ids();
 
 	PG_TRY();
 	{
@@ -579,16 +607,17 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		params[3] = keys;
 		params[4] = times;
 		params[5] = uuids;
+		params[6] = lineage;
 		res = gdpr_shipper_exec(conn,
 								"INSERT INTO gdpr_log.event"
-								" (source, kind, table_name, key, occurred_at, event_uuid)"
+								" (source, kind, table_name, key, occurred_at, event_uuid, incarnation)"
 								" SELECT $1, u.kind, u.table_name, u.key,"
-								"        u.occurred_at::timestamptz, u.event_uuid::uuid"
+								"        u.occurred_at::timestamptz, u.event_uuid::uuid, $7::uuid"
 								"   FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
 								"        WITH ORDINALITY AS u(kind, table_name, key, occurred_at, event_uuid, ord)"
 								"  ORDER BY u.ord"
 								" ON CONFLICT (event_uuid) DO NOTHING",
-								6, params, PGRES_COMMAND_OK,
+								7, params, PGRES_COMMAND_OK,
 								psprintf("shipping %lld log events", (long long) count));
 		PQclear(res);
 		res = NULL;
@@ -602,16 +631,18 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		params[0] = uuids;
 		params[1] = source;
 		params[2] = markbuf;
+		params[3] = lineages;
 		res = gdpr_shipper_exec(conn,
 								"WITH b AS (SELECT id FROM gdpr_log.event"
 								"            WHERE event_uuid = ANY ($1::uuid[]) AND source = $2)"
 								" SELECT m.candidate,"
 								"        (SELECT count(*) FROM gdpr_log.event e"
 								"          WHERE e.source = $2 AND e.id > $3::bigint"
-								"            AND e.id <= m.candidate)"
+								"            AND e.id <= m.candidate"
+								"            AND (e.incarnation IS NULL OR e.incarnation = ANY ($4::uuid[])))"
 								"        - (SELECT count(*) FROM b WHERE b.id > $3::bigint)"
 								"   FROM (SELECT max(id) AS candidate FROM b) m",
-								3, params, PGRES_TUPLES_OK,
+								4, params, PGRES_TUPLES_OK,
 								"checking the log for events not reflected here");
 		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 		{
@@ -687,7 +718,7 @@ gdpr_shipper_warn_unreplayed(void)
 	ereport(WARNING,
 			errmsg("the gdpr log holds events of source \"%s\" that this database has not replayed",
 				   gdpr_source()),
-			errdetail("The database was probably restored from a backup or recreated under the same name."),
+			errdetail("The database was restored from a backup, and erasures logged after that backup are not applied yet."),
 			errhint("Run gdpr.rerun()."));
 }
 
