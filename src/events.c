@@ -77,6 +77,8 @@ static void
 run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
 {
 	(void) gdpr_owner_execute(plan, NULL, 0, NULL, values, nulls, false, 0);
+	/* its commit wakes the log worker's launcher */
+	gdpr_worker_note_queued();
 }
 
 /*

@@ -275,5 +275,6 @@ extern char *gdpr_lineage_ids(void);
  * ------------------------------------------------------------------------
  */
 extern void gdpr_worker_register(void);
+extern void gdpr_worker_note_queued(void);
 
 #endif							/* GDPR_H */

@@ -545,8 +545,8 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	Oid			argtypes[2];
 	Datum		args[2];
 	char	   *source;
-	char	   *seqs,
-			   *kinds,
+	Datum		seqs_array;
+	char	   *kinds,
 			   *tables,
 			   *keys,
 			   *times,
@@ -574,7 +574,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	argtypes[0] = INT4OID;
 	args[0] = Int32GetDatum(gdpr_ship_batch_size);
 	run_local("SELECT pg_catalog.count(*),"
-			  " pg_catalog.array_agg(q.seq ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(q.seq ORDER BY q.seq),"
 			  " pg_catalog.array_agg(q.kind ORDER BY q.seq)::text,"
 			  " pg_catalog.array_agg(q.table_name ORDER BY q.seq)::text,"
 			  " pg_catalog.array_agg(q.key ORDER BY q.seq)::text,"
@@ -590,7 +590,9 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		SPI_finish();
 		return result;
 	}
-	seqs = spi_text(2);
+	/* the queue's seqs as a real bigint[]: its size is known to the planner */
+	seqs_array = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												 2, &isnull), false, -1);
 	kinds = spi_text(3);
 	tables = spi_text(4);
 	keys = spi_text(5);
@@ -661,10 +663,19 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	else if (candidate > *mark)
 		*mark = candidate;
 
-	argtypes[0] = TEXTOID;
-	args[0] = CStringGetTextDatum(seqs);
-	run_local("DELETE FROM gdpr.queue WHERE seq = ANY ($1::bigint[])",
-			  1, argtypes, args, SPI_OK_DELETE);
+	/*
+	 * Delete exactly the shipped rows, by index whatever the statistics say
+	 * (a queue that grew fast may still be "empty" to the planner).
+	 */
+	argtypes[0] = INT8ARRAYOID;
+	args[0] = seqs_array;
+	{
+		int			level = gdpr_plan_for_lookups();
+
+		run_local("DELETE FROM gdpr.queue WHERE seq OPERATOR(pg_catalog.=) ANY ($1)",
+				  1, argtypes, args, SPI_OK_DELETE);
+		gdpr_plan_done(level);
+	}
 
 	argtypes[0] = INT8OID;
 	args[0] = Int64GetDatum(*mark);
