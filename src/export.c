@@ -814,19 +814,6 @@ export_document(ExportState *state, MemoryContext result_cxt)
 }
 
 /*
- * not_registered_error
- *		Raise the error for exporting from a table that is not registered.
- */
-static void
-not_registered_error(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("table \"%s\" is not registered with gdpr", gdpr_relation_name(relid)),
-			 errhint("Register it with gdpr.register().")));
-}
-
-/*
  * gdpr_export
  *		SQL: gdpr.export(rel regclass, key text) and gdpr.export(rel regclass,
  *		key anyelement) RETURNS jsonb
@@ -842,7 +829,6 @@ Datum
 gdpr_export(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	MemoryContext callcxt = CurrentMemoryContext;
 	GdprKey    *key;
 	Datum		values[INDEX_MAX_KEYS];
@@ -855,15 +841,9 @@ gdpr_export(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
-
+	(void) gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	if (argtype == TEXTOID || !OidIsValid(argtype))
-		keytext = gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
-	else
-		keytext = gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
-								 values);
+	keytext = gdpr_key_argument(fcinfo, 1, key, values);
 
 	gdpr_spi_connect();
 	state = export_init();
