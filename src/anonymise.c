@@ -444,7 +444,8 @@ count_matching(Oid relid, GdprKey *key, StringInfo from, StringInfo where,
  *		of gdpr.anonymise_batch_size keys.
  *
  * Memory stays bounded whatever the number of keys: each batch is parsed
- * into its own memory context, reset before the next.  Rows already marked
+ * into its own memory context, reset before the next, and runs in its own
+ * SPI connection, closed after it.  Rows already marked
  * are left out by an index probe per row (GDPR_SKIP_PROBE), so no batch's
  * plan depends on how many markers the table has.  A key given twice in one
  * batch changes its row once; with force, a key repeated in a later batch
@@ -480,6 +481,8 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(batchcxt);
 		old = MemoryContextSwitchTo(batchcxt);
+		/* SPI returns in its procedure context: one connection per batch */
+		gdpr_spi_connect();
 		while (count < batch && (keytext = next_key(src)) != NULL)
 		{
 			Datum		values[INDEX_MAX_KEYS];
@@ -492,6 +495,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		more = (count == batch);
 		if (count == 0)
 		{
+			gdpr_spi_finish();
 			MemoryContextSwitchTo(old);
 			break;
 		}
@@ -532,6 +536,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		if (skipped != NULL || !table->can_anonymise)
 			existing += count_matching(relid, key, &from, &where, &params);
 		gdpr_plan_done(level);
+		gdpr_spi_finish();
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextDelete(batchcxt);
@@ -868,10 +873,11 @@ scrub_key(Oid relid, int nkeys, const Oid *keytypes)
  * non-atomic SPI connection (a CALL outside a transaction block).
  *
  * Memory does not grow with the number of batches: everything a batch
- * allocates is in batchcxt, reset before the next; its result rows are
- * freed; the key and registry entry are looked up again after each commit
- * (the cache frees replaced entries at transaction end); only the last key
- * of the previous slice is carried over.
+ * allocates is in batchcxt, reset before the next, or in the batch's own
+ * SPI connection; the key and registry entry are looked up again after
+ * each commit (the cache frees replaced entries at transaction end); only
+ * the last key of the previous slice is carried over, in the caller's
+ * context.
  */
 static int64
 scrub_in_batches(Oid relid, int batch)
@@ -907,12 +913,19 @@ scrub_in_batches(Oid relid, int batch)
 		bool		final;
 
 		CHECK_FOR_INTERRUPTS();
-		/* everything of one batch is freed before the next */
+
+		/*
+		 * Everything of one batch is freed before the next: what it
+		 * allocates before its first SPI call is in batchcxt, what it
+		 * allocates after one (SPI returns in its procedure context) is in
+		 * the batch's own SPI connection, closed before the commit.
+		 */
 		MemoryContextReset(batchcxt);
 		MemoryContextSwitchTo(batchcxt);
 		table = gdpr_catalog_get_table(relid);
 		if (table == NULL || !table->can_anonymise)
 			break;
+		gdpr_spi_connect();
 		key = scrub_key(relid, nkeys, keytypes);
 		order = gdpr_key_order_by(key, "t");
 
@@ -963,11 +976,16 @@ scrub_in_batches(Oid relid, int batch)
 		else
 			appendStringInfoString(&upper, "true");
 
-		/* the method expressions follow the bounds' parameters */
+		/*
+		 * One index probe of gdpr.marker per row of the slice: an anti-join
+		 * would hash every marker of the table at each batch, so that time
+		 * and memory per batch grew with the rows scrubbed so far.
+		 */
 		sql = gdpr_anonymise_statement(relid, table, key, NULL,
 									   psprintf("(%s) AND (%s)", lower.data, upper.data),
-									   GDPR_SKIP_JOIN, &params, NULL);
+									   GDPR_SKIP_PROBE, &params, NULL);
 		total += gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
+		gdpr_spi_finish();
 		SPI_commit();
 		/* from here on, no cache entry of the batch may be used */
 		MemoryContextSwitchTo(outer);
