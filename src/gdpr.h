@@ -229,6 +229,8 @@ typedef struct GdprParams
 	char		nulls[FUNC_MAX_ARGS];
 } GdprParams;
 
+extern bool gdpr_method_known(const char *name);
+extern char *gdpr_method_list(void);
 extern char *gdpr_method_validate(Relation rel, const char *attname,
 								  const char *method, const char *argument);
 extern char *gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
