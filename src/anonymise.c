@@ -78,7 +78,8 @@ static GdprCache *one_plans[2] = {NULL, NULL};	/* [force] */
  * a table without PII columns (and no extra_set) gets the equivalent SELECT,
  * so its rows are still marked.  extra_set (may be NULL) adds assignments to
  * other columns: ON DELETE ANONYMISE clears the reference in the same
- * UPDATE.  params holds the parameters that where refers to.
+ * UPDATE.  The method constants are literals: the statement's parameters
+ * are those where refers to.
  *
  * skip_marked says how rows already marked are left out: not at all
  * (GDPR_SKIP_NONE), by an anti-join the planner may hash (GDPR_SKIP_JOIN,
@@ -92,8 +93,7 @@ static GdprCache *one_plans[2] = {NULL, NULL};	/* [force] */
 char *
 gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 						 const char *from, const char *where,
-						 GdprSkipMarked skip_marked, GdprParams *params,
-						 const char *extra_set)
+						 GdprSkipMarked skip_marked, const char *extra_set)
 {
 	StringInfoData buf;
 	StringInfoData set;
@@ -263,7 +263,7 @@ build_one_plan(void *entry, const void *cachekey, void *arg)
 						 where, key->nkeys + 1, relid);
 	/* method constants are literals: no parameter points into memory */
 	sql = gdpr_anonymise_statement(relid, args->table, key, NULL, where, GDPR_SKIP_NONE,
-								   &pe->params, NULL);
+								   NULL);
 	pe->kept.plans[0] = gdpr_prepare_lookup_plan(sql, pe->params.n, pe->params.types);
 	gdpr_cache_depend_plan(entry, pe->kept.plans[0]);
 }
@@ -532,7 +532,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 																 from.len ? from.data : NULL,
 																 where.data,
 																 force ? GDPR_SKIP_NONE : GDPR_SKIP_PROBE,
-																 &params, NULL),
+																 NULL),
 										&params, true, force, false);
 		if (skipped != NULL || !table->can_anonymise)
 			existing += count_matching(relid, key, &from, &where, &params);
@@ -744,8 +744,7 @@ anonymise_table(Oid relid, GdprTable *table)
 	int			level;
 
 	memset(&params, 0, sizeof(params));
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN,
-								   &params, NULL);
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN, NULL);
 
 	/* the statement runs to completion at the first fetch, as the caller */
 	level = gdpr_key_pin_format(key);
@@ -984,7 +983,7 @@ scrub_in_batches(Oid relid, int batch)
 		 */
 		sql = gdpr_anonymise_statement(relid, table, key, NULL,
 									   psprintf("(%s) AND (%s)", lower.data, upper.data),
-									   GDPR_SKIP_PROBE, &params, NULL);
+									   GDPR_SKIP_PROBE, NULL);
 		total += gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
 		gdpr_spi_finish();
 		SPI_commit();

@@ -4,12 +4,15 @@
  *	  The registry: which tables and columns hold personal data, and how
  *	  each column is anonymised.
  *
- * The registry lives in the tables of the gdpr schema.  They are read and
- * written here only, through SPI with parameters, as the extension's owner
- * (users get no privileges on them).  A backend-local cache of registered
- * tables, invalidated through relcache invalidations of the registered
- * table, keeps the hot paths (delete triggers, anonymisation) free of
- * catalog queries.
+ * The registry lives in the tables of the gdpr schema, read and written
+ * through SPI with parameters as the extension's owner (users get no
+ * privileges on them).  This file holds the register / unregister commands
+ * and the reads of registered tables; trigger.c and ddl.c still
+ * read or write registry tables themselves (issue 16, item 3).  A backend-local
+ * cache of registered tables (cache.c), dropped by relcache invalidations
+ * of the registered table, keeps the hot paths (delete triggers,
+ * anonymisation) free of catalog queries; every registry change here sends
+ * one.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -192,6 +195,20 @@ gdpr_catalog_get_table(Oid relid)
 }
 
 /*
+ * not_registered_error
+ *		The error for a table that is not registered with gdpr.
+ */
+pg_attribute_noreturn()
+static void
+not_registered_error(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
+			 errhint("Register it with gdpr.register().")));
+}
+
+/*
  * gdpr_registered_table
  *		The registry entry of relid, or the one error for a table that is
  *		not registered.
@@ -202,21 +219,8 @@ gdpr_registered_table(Oid relid)
 	GdprTable  *table = gdpr_catalog_get_table(relid);
 
 	if (table == NULL)
-		gdpr_not_registered_error(relid);
+		not_registered_error(relid);
 	return table;
-}
-
-/*
- * gdpr_not_registered_error
- *		The error for a table that is not registered with gdpr.
- */
-void
-gdpr_not_registered_error(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
-			 errhint("Register it with gdpr.register().")));
 }
 
 /*
@@ -443,7 +447,7 @@ warn_personal_key(GdprKey *key)
  * The caller must own the table.  Errors if it is already registered, has
  * no primary key, or a column fails validation; nothing is written then.
  */
-void
+static void
 gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 							List *export_fields, bool export_all,
 							List *export_exclude, bool can_anonymise)

@@ -106,11 +106,11 @@ run_as_owner(Oid stmt, Datum *values)
  *		row's marker (see gdpr_events_queue_many).
  */
 void
-gdpr_events_queue(const char *kind, Oid relid, const char *key)
+gdpr_events_queue(Oid relid, const char *key)
 {
 	Datum		elem = CStringGetTextDatum(key);
 
-	gdpr_events_queue_many(kind, relid,
+	gdpr_events_queue_many(relid,
 						   PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false,
 														   TYPALIGN_INT)));
 }
@@ -125,11 +125,10 @@ gdpr_events_queue(const char *kind, Oid relid, const char *key)
  * still go.  Must be called inside a transaction; connects to SPI itself.
  */
 void
-gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
+gdpr_events_queue_many(Oid relid, Datum keys)
 {
 	Datum		values[4];
 
-	Assert(strcmp(kind, "delete") == 0);
 	gdpr_spi_connect();
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));

@@ -153,7 +153,6 @@ typedef struct GdprKey
 
 extern GdprKey *gdpr_key_lookup(Oid relid, bool missing_ok);
 extern char *gdpr_key_parse(GdprKey *key, const char *text, Datum *values);
-extern char *gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid);
 extern char *gdpr_key_argument(FunctionCallInfo fcinfo, int argno, GdprKey *key,
 							   Datum *values);
 extern char *gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple);
@@ -190,13 +189,9 @@ typedef struct GdprTable
 
 extern GdprTable *gdpr_catalog_get_table(Oid relid);
 extern GdprTable *gdpr_registered_table(Oid relid);
-extern void gdpr_not_registered_error(Oid relid) pg_attribute_noreturn();
 extern List *gdpr_catalog_registered_tables(void);
 extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
 										 const char *attname, AttrNumber attnum);
-extern void gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
-										List *export_fields, bool export_all,
-										List *export_exclude, bool can_anonymise);
 extern void gdpr_catalog_ensure_table(Oid relid, bool declared);
 extern void gdpr_catalog_unregister_table(Oid relid);
 extern void gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
@@ -251,8 +246,7 @@ typedef enum GdprSkipMarked
 
 extern char *gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 									  const char *from, const char *where,
-									  GdprSkipMarked skip_marked, GdprParams *params,
-									  const char *extra_set);
+									  GdprSkipMarked skip_marked, const char *extra_set);
 extern uint64 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql,
 								 GdprParams *params, bool queue_event, bool force,
 								 bool as_owner);
@@ -266,8 +260,8 @@ extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
  * events.c: the outbox
  * ------------------------------------------------------------------------
  */
-extern void gdpr_events_queue(const char *kind, Oid relid, const char *key);
-extern void gdpr_events_queue_many(const char *kind, Oid relid, Datum keys);
+extern void gdpr_events_queue(Oid relid, const char *key);
+extern void gdpr_events_queue_many(Oid relid, Datum keys);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 
 /* ------------------------------------------------------------------------

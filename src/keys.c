@@ -281,7 +281,7 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
  * text, so an integer given for a bigint key, or a row for a multi-column
  * key, is accepted.  Returns palloc'd text.
  */
-char *
+static char *
 gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid)
 {
 	Oid			typoutput;

@@ -11,13 +11,19 @@
  * logged, not refused: a BEFORE TRUNCATE trigger on the table (on every
  * leaf partition of a partitioned one) queues a 'delete' event per row.
  *
- * ON DELETE ANONYMISE is a BEFORE DELETE row trigger on the referenced
- * table.  A foreign key's own SET NULL / SET DEFAULT action is an AFTER ROW
- * trigger of the referenced table, so by the time any AFTER trigger of ours
- * ran the references would be gone; the BEFORE trigger still sees the
- * referencing rows, also for deletes reached by cascades.  It anonymises
- * them with a statement prepared once per (child table, constraint), run as
- * the child table's owner as the foreign key's action is.
+ * ON DELETE ANONYMISE anonymises the rows of a registered child table that
+ * reference a deleted row, before the foreign key's own SET NULL / SET
+ * DEFAULT action clears the reference, and clears it in the same UPDATE.
+ * On an ordinary table this is set-based: an AFTER DELETE row trigger with
+ * the statement's transition table, named to fire before the constraint's
+ * "RI_ConstraintTrigger_a_..." action triggers, whose first firing handles
+ * every row the statement deleted.  Partitioned tables, partitions and
+ * inheritance children cannot have transition tables on row triggers; there
+ * it is a BEFORE DELETE row trigger, one UPDATE per deleted row.  Either
+ * statement is built once per (referenced relation, constraint) and kept in
+ * a cache (cache.c) until one of the tables it depends on changes, planned
+ * at each use, and run as the child table's owner, as the foreign key's
+ * action is.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -48,7 +54,6 @@
 #include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -77,7 +82,7 @@ typedef struct OdaRule
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS]; /* in the trigger's relation */
 	/* the statement: per row, or over the transition table (set-based) */
 	char	   *sql;
-	GdprParams	params;			/* method constants (after any key params) */
+	GdprParams	params;			/* per-row form: the key params, filled per row */
 } OdaRule;
 
 /* a statement whose deleted rows were all handled by its first firing */
@@ -373,7 +378,6 @@ build_rule(void *entry, Oid relid, Oid child, Oid conoid)
 	StringInfoData where;
 	StringInfoData clear;
 	char	   *sql;
-	MemoryContext old;
 	int			ndelset = 0;
 	AttrNumber	delset[INDEX_MAX_KEYS];
 
@@ -454,14 +458,9 @@ build_rule(void *entry, Oid relid, Oid child, Oid conoid)
 	 * kept plan for the per-row form, made while gdpr.marker looked empty,
 	 * could read every marker of the child for each deleted row.
 	 */
-	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN, &rule->params,
+	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN,
 								   clear.data);
 	rule->sql = MemoryContextStrdup(cxt, sql);
-	old = MemoryContextSwitchTo(cxt);
-	for (int i = oda_per_row(relid) ? nkeys : 0; i < rule->params.n; i++)
-		if (rule->params.nulls[i] != 'n')
-			rule->params.values[i] = datumCopy(rule->params.values[i], false, -1);
-	MemoryContextSwitchTo(old);
 	return rule;
 }
 
@@ -603,7 +602,7 @@ gdpr_log_delete(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(RelationGetRelid(rel), false);
-		gdpr_events_queue("delete", entry->registered,
+		gdpr_events_queue(entry->registered,
 						  gdpr_key_from_tuple(key, RelationGetDescr(rel),
 											  trigdata->tg_trigtuple));
 	}
@@ -669,7 +668,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 			elems = palloc(sizeof(Datum) * SPI_processed);
 			for (uint64 i = 0; i < SPI_processed; i++)
 				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			gdpr_events_queue_many("delete", entry->registered,
+			gdpr_events_queue_many(entry->registered,
 								   PointerGetDatum(construct_array(elems, (int) SPI_processed,
 																   TEXTOID, -1, false,
 																   TYPALIGN_INT)));
