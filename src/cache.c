@@ -176,11 +176,11 @@ gdpr_cache_init(void)
 }
 
 /*
- * string_key_hash
+ * gdpr_string_key_hash
  *		dynahash hash function over a pointer to a NUL-terminated string.
  */
-static uint32
-string_key_hash(const void *key, Size keysize)
+uint32
+gdpr_string_key_hash(const void *key, Size keysize)
 {
 	const char *k = *(char *const *) key;
 
@@ -188,11 +188,12 @@ string_key_hash(const void *key, Size keysize)
 }
 
 /*
- * string_key_match
- *		dynahash match function over pointers to NUL-terminated strings.
+ * gdpr_string_key_match
+ *		dynahash match function over pointers to NUL-terminated strings; 0
+ *		when equal.
  */
-static int
-string_key_match(const void *key1, const void *key2, Size keysize)
+int
+gdpr_string_key_match(const void *key1, const void *key2, Size keysize)
 {
 	return strcmp(*(char *const *) key1, *(char *const *) key2);
 }
@@ -240,8 +241,8 @@ cache_hash(GdprCache *cache)
 	ctl.hcxt = CacheMemoryContext;
 	if (cache->string_keys)
 	{
-		ctl.hash = string_key_hash;
-		ctl.match = string_key_match;
+		ctl.hash = gdpr_string_key_hash;
+		ctl.match = gdpr_string_key_match;
 		cache->hash = hash_create(cache->name, 64, &ctl,
 								  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}

@@ -53,7 +53,6 @@
 #include "access/table.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -125,29 +124,6 @@ typedef struct ExportState
 {
 	List	   *tables;			/* ExportTable *, readable registered tables */
 } ExportState;
-
-/*
- * keytext_hash
- *		HTAB hash function over a pointer to a NUL-terminated string.
- */
-static uint32
-keytext_hash(const void *key, Size keysize)
-{
-	const char *s = *(char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-/*
- * keytext_match
- *		HTAB match function over pointers to NUL-terminated strings; 0 when
- *		equal.
- */
-static int
-keytext_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
-}
 
 /*
  * find_table
@@ -233,8 +209,8 @@ make_table(Oid relid)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(RowEntry);
-	ctl.hash = keytext_hash;
-	ctl.match = keytext_match;
+	ctl.hash = gdpr_string_key_hash;
+	ctl.match = gdpr_string_key_match;
 	ctl.hcxt = CurrentMemoryContext;
 	et->rows = hash_create("gdpr export rows", 64, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -584,8 +560,8 @@ value_arrays(List *rows, int ncols, const int *idx, Datum *arrays)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(char *);
-	ctl.hash = keytext_hash;
-	ctl.match = keytext_match;
+	ctl.hash = gdpr_string_key_hash;
+	ctl.match = gdpr_string_key_match;
 	ctl.hcxt = CurrentMemoryContext;
 	seen = hash_create("gdpr export values", list_length(rows) + 1, &ctl,
 					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);

@@ -107,6 +107,8 @@ extern void gdpr_cache_depend_all(void *entry);
 extern void gdpr_cache_depend_plan(void *entry, SPIPlanPtr plan);
 extern void gdpr_cache_invalidate(Oid relid);
 extern void gdpr_cache_release_plans(void *entry);
+extern uint32 gdpr_string_key_hash(const void *key, Size keysize);
+extern int	gdpr_string_key_match(const void *key1, const void *key2, Size keysize);
 
 /* ------------------------------------------------------------------------
  * identity.c: every identity switch

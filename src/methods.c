@@ -93,8 +93,10 @@ typedef struct MethodDef
 	 */
 	MethodYield (*validate) (Relation rel, ColumnInfo *ci, const char *method,
 							   const char **argument);
-	/* the SQL expression the column is set to (palloc'd) */
+	/* the SQL expression the column is set to (palloc'd), or ... */
 	char	   *(*expr) (MethodExprArgs *a);
+	/* ... a fixed one */
+	const char *fixed_expr;
 } MethodDef;
 
 static char *get_typ_typname(Oid typid);
@@ -512,16 +514,6 @@ validate_null(Relation rel, ColumnInfo *ci, const char *method,
 }
 
 /*
- * expr_null
- *		The expression of "null".
- */
-static char *
-expr_null(MethodExprArgs *a)
-{
-	return pstrdup("NULL");
-}
-
-/*
  * validate_blank
  *		"blank": the empty string of a text column, '{}' of an array or JSON
  *		column.
@@ -587,16 +579,6 @@ validate_column_default(Relation rel, ColumnInfo *ci, const char *method,
 	if (expr == NULL)
 		return YIELDS_NULL;
 	return contain_volatile_functions(expr) ? YIELDS_PER_ROW : YIELDS_CONSTANT;
-}
-
-/*
- * expr_column_default
- *		The expression of "column_default".
- */
-static char *
-expr_column_default(MethodExprArgs *a)
-{
-	return pstrdup("DEFAULT");
 }
 
 /*
@@ -680,14 +662,14 @@ expr_email(MethodExprArgs *a)
 
 /* the methods, in the order the documentation and the messages list them */
 static const MethodDef methods[] = {
-	{"default", false, validate_default, expr_default},
-	{"null", false, validate_null, expr_null},
-	{"blank", false, validate_blank, expr_blank},
-	{"value", true, validate_value, expr_value},
-	{"column_default", false, validate_column_default, expr_column_default},
-	{"function", true, validate_function, expr_function},
-	{"hash", false, validate_text_only, expr_hash},
-	{"email", false, validate_text_only, expr_email},
+	{"default", false, validate_default, expr_default, NULL},
+	{"null", false, validate_null, NULL, "NULL"},
+	{"blank", false, validate_blank, expr_blank, NULL},
+	{"value", true, validate_value, expr_value, NULL},
+	{"column_default", false, validate_column_default, NULL, "DEFAULT"},
+	{"function", true, validate_function, expr_function, NULL},
+	{"hash", false, validate_text_only, expr_hash, NULL},
+	{"email", false, validate_text_only, expr_email, NULL},
 };
 
 /*
@@ -811,6 +793,8 @@ gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field, const char *alias
 
 	if (def == NULL)
 		elog(ERROR, "unrecognized anonymisation method \"%s\" in the registry", field->method);
+	if (def->fixed_expr != NULL)
+		return pstrdup(def->fixed_expr);
 	describe_column(rel, field->attname, &ci);
 	a.ci = &ci;
 	a.key = key;
