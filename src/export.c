@@ -53,7 +53,6 @@
 #include "access/table.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -125,29 +124,6 @@ typedef struct ExportState
 {
 	List	   *tables;			/* ExportTable *, readable registered tables */
 } ExportState;
-
-/*
- * keytext_hash
- *		HTAB hash function over a pointer to a NUL-terminated string.
- */
-static uint32
-keytext_hash(const void *key, Size keysize)
-{
-	const char *s = *(char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-/*
- * keytext_match
- *		HTAB match function over pointers to NUL-terminated strings; 0 when
- *		equal.
- */
-static int
-keytext_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
-}
 
 /*
  * find_table
@@ -233,8 +209,8 @@ make_table(Oid relid)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(RowEntry);
-	ctl.hash = keytext_hash;
-	ctl.match = keytext_match;
+	ctl.hash = gdpr_string_key_hash;
+	ctl.match = gdpr_string_key_match;
 	ctl.hcxt = CurrentMemoryContext;
 	et->rows = hash_create("gdpr export rows", 64, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -584,8 +560,8 @@ value_arrays(List *rows, int ncols, const int *idx, Datum *arrays)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(char *);
-	ctl.hash = keytext_hash;
-	ctl.match = keytext_match;
+	ctl.hash = gdpr_string_key_hash;
+	ctl.match = gdpr_string_key_match;
 	ctl.hcxt = CurrentMemoryContext;
 	seen = hash_create("gdpr export values", list_length(rows) + 1, &ctl,
 					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -814,19 +790,6 @@ export_document(ExportState *state, MemoryContext result_cxt)
 }
 
 /*
- * not_registered_error
- *		Raise the error for exporting from a table that is not registered.
- */
-static void
-not_registered_error(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("table \"%s\" is not registered with gdpr", gdpr_relation_name(relid)),
-			 errhint("Register it with gdpr.register().")));
-}
-
-/*
  * gdpr_export
  *		SQL: gdpr.export(rel regclass, key text) and gdpr.export(rel regclass,
  *		key anyelement) RETURNS jsonb
@@ -842,7 +805,6 @@ Datum
 gdpr_export(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	MemoryContext callcxt = CurrentMemoryContext;
 	GdprKey    *key;
 	Datum		values[INDEX_MAX_KEYS];
@@ -855,15 +817,9 @@ gdpr_export(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
-
+	(void) gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	if (argtype == TEXTOID || !OidIsValid(argtype))
-		keytext = gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
-	else
-		keytext = gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
-								 values);
+	keytext = gdpr_key_argument(fcinfo, 1, key, values);
 
 	gdpr_spi_connect();
 	state = export_init();

@@ -30,7 +30,6 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "common/hashfn.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -60,15 +59,16 @@ typedef struct TermCast
 	Datum		value;
 } TermCast;
 
-/* a prepared statement kept for the session, keyed by its text and types */
-typedef struct PlanEntry
+/* what build_search_plan prepares */
+typedef struct SearchPlanArgs
 {
-	char	   *key;			/* "typoid,typoid,...;SQL", in CacheMemoryContext */
-	SPIPlanPtr	plan;
-} PlanEntry;
+	const char *sql;
+	int			nargs;
+	Oid		   *argtypes;
+} SearchPlanArgs;
 
-/* Local state */
-static HTAB *plan_cache = NULL;
+/* Local state: kept statements, keyed by "typoid,typoid,...;SQL" */
+static GdprCache *plan_cache = NULL;
 
 /* at most this many statements are kept; beyond that they run one-shot */
 #define GDPR_PLAN_CACHE_MAX		1024
@@ -127,25 +127,25 @@ gdpr_search_skip_keyless(Oid relid, const char *what)
 }
 
 /*
- * plan_key_hash
- *		HTAB hash function over a pointer to a NUL-terminated string.
+ * build_search_plan
+ *		GdprCacheBuild of the kept statements: prepare and keep one.  The
+ *		entry depends on the relations the statement reads, so the entries
+ *		of a dropped or changed table leave the cache (the plan cache would
+ *		only re-plan them).
  */
-static uint32
-plan_key_hash(const void *key, Size keysize)
+static void
+build_search_plan(void *entry, const void *key, void *arg)
 {
-	const char *k = *(char *const *) key;
+	SearchPlanArgs *args = arg;
+	GdprPlanEntry *pe = entry;
+	SPIPlanPtr	plan = SPI_prepare(args->sql, args->nargs, args->argtypes);
 
-	return hash_bytes((const unsigned char *) k, strlen(k));
-}
-
-/*
- * plan_key_match
- *		HTAB match function over pointers to NUL-terminated strings.
- */
-static int
-plan_key_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	pe->plans[0] = plan;
+	gdpr_cache_depend_plan(entry, plan);
 }
 
 /*
@@ -167,47 +167,24 @@ gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 					long tcount)
 {
 	StringInfoData key;
-	PlanEntry  *entry;
-	char	   *keyptr;
-	bool		found;
-	SPIPlanPtr	plan;
+	GdprPlanEntry *entry;
+	SearchPlanArgs args = {sql, nargs, argtypes};
 
 	if (plan_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(PlanEntry);
-		ctl.hash = plan_key_hash;
-		ctl.match = plan_key_match;
-		ctl.hcxt = CacheMemoryContext;
-		plan_cache = hash_create("gdpr search plans", 64, &ctl,
-								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
+		plan_cache = gdpr_cache_create("gdpr search plans", sizeof(GdprPlanEntry), true,
+									   gdpr_cache_release_plans);
 
 	initStringInfo(&key);
 	for (int i = 0; i < nargs; i++)
 		appendStringInfo(&key, "%u,", argtypes[i]);
 	appendStringInfo(&key, ";%s", sql);
-	keyptr = key.data;
 
-	entry = hash_search(plan_cache, &keyptr, HASH_FIND, &found);
-	if (found)
-		return SPI_execute_plan(entry->plan, values, NULL, true, tcount);
-	if (hash_get_num_entries(plan_cache) >= GDPR_PLAN_CACHE_MAX)
+	entry = gdpr_cache_find(plan_cache, key.data);
+	if (entry == NULL && gdpr_cache_count(plan_cache) >= GDPR_PLAN_CACHE_MAX)
 		return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, tcount);
-
-	plan = SPI_prepare(sql, nargs, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	/* only a statement that parsed and planned gets an entry */
-	keyptr = MemoryContextStrdup(CacheMemoryContext, key.data);
-	entry = hash_search(plan_cache, &keyptr, HASH_ENTER, &found);
-	entry->key = keyptr;
-	entry->plan = plan;
-	return SPI_execute_plan(plan, values, NULL, true, tcount);
+	if (entry == NULL)
+		entry = gdpr_cache_lookup(plan_cache, key.data, build_search_plan, &args);
+	return SPI_execute_plan(entry->plans[0], values, NULL, true, tcount);
 }
 
 /*
