@@ -86,4 +86,15 @@ like($err, qr/WARNING:  log event \d+ \(delete of public\.person, key "1"\) was 
 is($node->safe_psql('app', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM person'),
 	'1,2', 'only the refused row is left');
 
+# a table renamed after the backup: its erasures cannot be applied, loudly
+$node->safe_psql('app', 'DELETE FROM blocker');
+$node->safe_psql('app', $restore);
+$node->safe_psql('app', 'ALTER TABLE person RENAME TO people');
+($rc, $out, $err) = $node->psql('app', sprintf($outcomes, ''));
+is($out,
+	'delete:1:missing delete:1:missing anonymise:2:missing anonymise:2:missing anonymise:3:missing delete:3:missing',
+	'events of a table that no longer has the logged name are missing');
+like($err, qr/WARNING:  table public\.person of log event \d+ does not exist.*HINT:  If the table was renamed after the backup was taken, rename it to its logged name/s,
+	'a WARNING says what to do about a renamed table');
+
 done_testing();
