@@ -14,22 +14,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use GdprTest qw(log_server gdpr_server);
 
-my $logdb = PostgreSQL::Test::Cluster->new('logdb');
-$logdb->init;
-$logdb->start;
-$logdb->safe_psql('postgres', 'CREATE DATABASE gdprlog');
-my $log_conninfo = 'host=' . $logdb->host . ' port=' . $logdb->port . ' dbname=gdprlog';
+my ($logdb, $log_conninfo) = log_server();
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gdpr'
-gdpr.log_conninfo = '$log_conninfo'
+my $node = gdpr_server($log_conninfo, q{
 gdpr.databases = 'app'
 gdpr.ship_interval = 100
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', q{
 CREATE EXTENSION gdpr;

@@ -17,28 +17,22 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use GdprTest qw(log_server gdpr_server);
 use Time::HiRes qw(usleep);
 
-my $logdb = PostgreSQL::Test::Cluster->new('logdb');
-$logdb->init;
-$logdb->append_conf('postgresql.conf', "log_connections = on\n");
-$logdb->start;
-$logdb->safe_psql('postgres', 'CREATE DATABASE gdprlog');
-my $log_conninfo = 'host=' . $logdb->host . ' port=' . $logdb->port . ' dbname=gdprlog';
+my ($logdb, $log_conninfo) = log_server("log_connections = on\n");
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = gdpr_server($log_conninfo, q{
 shared_preload_libraries = 'gdpr, auto_explain'
 auto_explain.log_min_duration = 0
 auto_explain.log_nested_statements = on
 auto_explain.log_format = 'text'
 autovacuum = off
-gdpr.log_conninfo = '$log_conninfo'
 gdpr.databases = 'app'
 gdpr.ship_interval = 200
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', q{
 CREATE EXTENSION gdpr;
