@@ -726,43 +726,58 @@ count_rows(Oid relid)
 }
 
 /*
- * anonymise_table
- *		Anonymise every not yet anonymised row of a registered table in one
- *		pass, marking them without queuing events.  The UPDATE's returned
- *		keys are read through a cursor in batches, so memory stays bounded
- *		whatever the table's size.  Returns the rows changed.
+ * gdpr_anonymise_where
+ *		Anonymise every not yet anonymised row of a registered table that
+ *		matches where (about alias "t", with params), in one statement as
+ *		the caller, marking them and queuing their 'anonymise' events when
+ *		queue_event.  The UPDATE's returned keys are read through a cursor
+ *		in batches, so memory stays bounded whatever the number of rows.
+ *		Returns the rows changed.  The caller is connected to SPI.
  */
-static int64
-anonymise_table(Oid relid, GdprTable *table)
+int64
+gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
+					 GdprParams *params, bool queue_event)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
-	GdprParams	params;
 	char	   *sql;
 	Portal		portal;
 	int64		total = 0;
 	int			batch = Max(gdpr_anonymise_batch_size, 1);
 	int			level;
 
-	memset(&params, 0, sizeof(params));
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN, NULL);
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, where, GDPR_SKIP_JOIN, NULL);
 
 	/* the statement runs to completion at the first fetch, as the caller */
 	level = gdpr_key_pin_format(key);
-	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
-									   params.nulls, false, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, params->n, params->types, params->values,
+									   params->nulls, false, 0);
 	SPI_cursor_fetch(portal, true, batch);
 	gdpr_key_unpin_format(level);
 	while (SPI_processed > 0)
 	{
 		uint64		n = SPI_processed;
 
-		gdpr_events_mark(relid, keys_of_result(n), false, false);
+		gdpr_events_mark(relid, keys_of_result(n), queue_event, false);
 		total += n;
 		SPI_freetuptable(SPI_tuptable);
 		SPI_cursor_fetch(portal, true, batch);
 	}
 	SPI_cursor_close(portal);
 	return total;
+}
+
+/*
+ * anonymise_table
+ *		Anonymise every not yet anonymised row of a registered table in one
+ *		pass, marking them without queuing events.  Returns the rows changed.
+ */
+static int64
+anonymise_table(Oid relid, GdprTable *table)
+{
+	GdprParams	params;
+
+	memset(&params, 0, sizeof(params));
+	return gdpr_anonymise_where(relid, table, "true", &params, false);
 }
 
 /*
@@ -862,14 +877,19 @@ scrub_key(Oid relid, int nkeys, const Oid *keytypes)
 }
 
 /*
- * scrub_in_batches
- *		Anonymise the not yet anonymised rows of one table in batches of
- *		gdpr.anonymise_batch_size rows in key order, committing after each
- *		batch.  Returns the rows changed.
+ * gdpr_erase_in_batches
+ *		Anonymise the not yet anonymised rows of one table (or delete its
+ *		rows, how->delete), all of them or those whose how->column is
+ *		before how->cutoff, in batches of batch rows in key order,
+ *		committing after each batch.  Returns the rows changed.
  *
  * Each batch first reads the next slice of keys (all rows, so that the
- * slices advance even over rows anonymised already), then updates the
- * unmarked rows of that key range and marks them.  Must run in a
+ * slices advance even over rows anonymised already or not due), then
+ * updates the unmarked rows of that key range and marks them (queuing
+ * their events when how->queue_event), or deletes the rows of that range,
+ * as the caller: the delete trigger, foreign-key actions and ON DELETE
+ * ANONYMISE apply.  Each slice is read by the key's index, so the work of
+ * a whole run grows with the table, never with its square.  Must run in a
  * non-atomic SPI connection (a CALL outside a transaction block).
  *
  * Memory does not grow with the number of batches: everything a batch
@@ -879,8 +899,8 @@ scrub_key(Oid relid, int nkeys, const Oid *keytypes)
  * the last key of the previous slice is carried over, in the caller's
  * context.
  */
-static int64
-scrub_in_batches(Oid relid, int batch)
+int64
+gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
 	int			nkeys = key->nkeys;
@@ -923,7 +943,7 @@ scrub_in_batches(Oid relid, int batch)
 		MemoryContextReset(batchcxt);
 		MemoryContextSwitchTo(batchcxt);
 		table = gdpr_catalog_get_table(relid);
-		if (table == NULL || !table->can_anonymise)
+		if (table == NULL || (!how->delete && !table->can_anonymise))
 			break;
 		gdpr_spi_connect();
 		key = scrub_key(relid, nkeys, keytypes);
@@ -976,15 +996,39 @@ scrub_in_batches(Oid relid, int batch)
 		else
 			appendStringInfoString(&upper, "true");
 
-		/*
-		 * One index probe of gdpr.marker per row of the slice: an anti-join
-		 * would hash every marker of the table at each batch, so that time
-		 * and memory per batch grew with the rows scrubbed so far.
-		 */
-		sql = gdpr_anonymise_statement(relid, table, key, NULL,
-									   psprintf("(%s) AND (%s)", lower.data, upper.data),
-									   GDPR_SKIP_PROBE, NULL);
-		total += gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
+		if (how->column != NULL)
+		{
+			gdpr_params_add(&params, TIMESTAMPTZOID, how->cutoff, false);
+			appendStringInfo(&upper, " AND t.%s OPERATOR(pg_catalog.<) $%d",
+							 quote_identifier(how->column), params.n);
+		}
+
+		if (how->delete)
+		{
+			int			rc;
+
+			sql = psprintf("DELETE FROM %s AS t WHERE (%s) AND (%s)",
+						   gdpr_relation_from(relid), lower.data, upper.data);
+			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
+									   params.nulls, false, 0);
+			if (rc != SPI_OK_DELETE)
+				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+			total += SPI_processed;
+		}
+		else
+		{
+			/*
+			 * One index probe of gdpr.marker per row of the slice: an
+			 * anti-join would hash every marker of the table at each batch,
+			 * so that time and memory per batch grew with the rows scrubbed
+			 * so far.
+			 */
+			sql = gdpr_anonymise_statement(relid, table, key, NULL,
+										   psprintf("(%s) AND (%s)", lower.data, upper.data),
+										   GDPR_SKIP_PROBE, NULL);
+			total += gdpr_anonymise_run(relid, NULL, sql, &params, how->queue_event,
+										false, false);
+		}
 		gdpr_spi_finish();
 		SPI_commit();
 		/* from here on, no cache entry of the batch may be used */
@@ -999,8 +1043,9 @@ scrub_in_batches(Oid relid, int batch)
 		}
 		have_last = true;
 		ereport(NOTICE,
-				(errmsg("gdpr: %s: %lld rows anonymised so far",
-						relname, (long long) total)));
+				(errmsg("gdpr: %s: %lld rows %s so far",
+						relname, (long long) total,
+						how->delete ? "deleted" : "anonymised")));
 	}
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(batchcxt);
@@ -1054,7 +1099,11 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 			continue;
 		gdpr_check_table(relid, true);
 		if (table->can_anonymise && has_pii(table))
-			changed = scrub_in_batches(relid, Max(gdpr_anonymise_batch_size, 1));
+		{
+			GdprErase	how = {0};
+
+			changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1), &how);
+		}
 		ereport(NOTICE,
 				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",
 						done, list_length(tables), gdpr_relation_name(relid),

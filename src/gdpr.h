@@ -27,6 +27,7 @@
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/relcache.h"
+#include "utils/timestamp.h"
 
 #define GDPR_SCHEMA_NAME		"gdpr"
 #define GDPR_EXTENSION_NAME		"gdpr"
@@ -265,6 +266,29 @@ extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum 
 							   const char *keytext, bool force, bool as_owner);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
+extern int64 gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
+								  GdprParams *params, bool queue_event);
+
+/* what gdpr_erase_in_batches does with the rows of a table */
+typedef struct GdprErase
+{
+	bool		delete;			/* delete the rows instead of anonymising them */
+	const char *column;			/* only rows whose column is before cutoff; NULL: all */
+	Datum		cutoff;			/* timestamptz */
+	bool		queue_event;	/* queue 'anonymise' events for the rows anonymised */
+} GdprErase;
+
+extern int64 gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how);
+
+/* ------------------------------------------------------------------------
+ * retention.c: retention policies
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_retention_set(Oid relid, const char *column, Interval *keep,
+							   const char *action, bool declared);
+extern void gdpr_retention_drop(Oid relid, bool missing_ok);
+extern void gdpr_retention_forget(Oid relid);
+extern void gdpr_retention_sql_drop(void);
 
 /* ------------------------------------------------------------------------
  * events.c: the outbox
