@@ -111,3 +111,40 @@ SELECT p.rel, p.column_name, p.keep, p.action,
 COMMENT ON VIEW gdpr.retention
     IS 'the retention policies, the rows each makes due now, and when each was last applied';
 REVOKE ALL ON gdpr.retention FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- What a scrub (gdpr.anonymise_db) does with each table
+------------------------------------------------------------------------------
+
+ALTER TABLE gdpr.registered_table
+    ADD COLUMN scrub_action text NOT NULL DEFAULT 'anonymise'
+        CHECK (scrub_action IN ('anonymise', 'delete', 'truncate', 'keep'));
+
+CREATE FUNCTION gdpr.set_scrub_action(rel regclass, action text) RETURNS void
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_set_scrub_action';
+COMMENT ON FUNCTION gdpr.set_scrub_action(regclass, text)
+    IS 'what gdpr.anonymise_db() does with a table: anonymise, delete, truncate or keep';
+REVOKE ALL ON FUNCTION gdpr.set_scrub_action(regclass, text) FROM PUBLIC;
+
+CREATE VIEW gdpr.registered_tables AS
+SELECT t.rel, t.can_anonymise, t.scrub_action, t.export_fields, t.export_exclude,
+       t.declared, t.registered_at
+  FROM gdpr.registered_table t;
+COMMENT ON VIEW gdpr.registered_tables
+    IS 'every registered table, with its options and what a scrub does with it';
+REVOKE ALL ON gdpr.registered_tables FROM PUBLIC;
+
+-- anonymise_db reports each table's action: a new result type (the 1.0
+-- symbol, gdpr_anonymise_db, keeps its three columns)
+DROP FUNCTION gdpr.anonymise_db(text);
+CREATE FUNCTION gdpr.anonymise_db(confirm text)
+    RETURNS TABLE (rel regclass, anonymised bigint, skipped bigint, action text, deleted bigint)
+    LANGUAGE C VOLATILE
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
+    AS 'MODULE_PATHNAME', 'gdpr_anonymise_db_1_1';
+COMMENT ON FUNCTION gdpr.anonymise_db(text)
+    IS 'scrub every registered table: anonymise, delete, truncate or keep its rows';
+REVOKE ALL ON FUNCTION gdpr.anonymise_db(text) FROM PUBLIC;

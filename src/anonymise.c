@@ -49,6 +49,7 @@ PG_FUNCTION_INFO_V1(gdpr_is_anonymised);
 PG_FUNCTION_INFO_V1(gdpr_key_exists);
 PG_FUNCTION_INFO_V1(gdpr_delete_key);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db);
+PG_FUNCTION_INFO_V1(gdpr_anonymise_db_1_1);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db_batched);
 
 /* the cached single-row statement of one table (forced or not) */
@@ -805,53 +806,181 @@ check_scrub_allowed(FunctionCallInfo fcinfo)
 }
 
 /*
- * gdpr_anonymise_db
- *		gdpr.anonymise_db(confirm): anonymise every not yet anonymised row of
- *		every registered table that may be anonymised, one pass per table,
- *		reporting every registered table.
+ * truncate_tables
+ *		TRUNCATE the tables of truncated (an OID List) in one statement, as
+ *		the caller, so that tables referencing each other go together.  The
+ *		caller is connected to SPI.
+ */
+static void
+truncate_tables(List *truncated)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	if (truncated == NIL)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "TRUNCATE TABLE ");
+	foreach(lc, truncated)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 gdpr_relation_from(lfirst_oid(lc)));
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed");
+}
+
+/*
+ * delete_all
+ *		Delete every row of relid in one statement as the caller (the
+ *		foreign keys' actions apply).  Returns the rows deleted.  The caller
+ *		is connected to SPI.
+ */
+static int64
+delete_all(Oid relid)
+{
+	if (SPI_execute(psprintf("DELETE FROM %s", gdpr_relation_from(relid)), false, 0) !=
+		SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute failed");
+	return (int64) SPI_processed;
+}
+
+/*
+ * report_table
+ *		One row of anonymise_db's result (of its 1.0 shape, three columns,
+ *		or of 1.1, five) and the NOTICE showing progress.
+ */
+static void
+report_table(ReturnSetInfo *rsinfo, int done, int ntables, Oid relid, const char *action,
+			 int64 anonymised, int64 skipped, int64 deleted)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (strcmp(action, "anonymise") == 0)
+		ereport(NOTICE,
+				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
+						done, ntables, gdpr_relation_name(relid),
+						(long long) anonymised, (long long) skipped)));
+	else
+		ereport(NOTICE,
+				(errmsg("gdpr: table %d of %d, %s: %lld rows %s",
+						done, ntables, gdpr_relation_name(relid),
+						(long long) (strcmp(action, "keep") == 0 ? skipped : deleted),
+						strcmp(action, "keep") == 0 ? "kept" :
+						strcmp(action, "delete") == 0 ? "deleted" : "truncated")));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = Int64GetDatum(anonymised);
+	values[2] = Int64GetDatum(skipped);
+	values[3] = CStringGetTextDatum(action);
+	values[4] = Int64GetDatum(deleted);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * scrub_db
+ *		The body of gdpr.anonymise_db(confirm): every registered table
+ *		treated by its scrub action, in the order of gdpr_scrub_order, one
+ *		statement per table (the truncated tables in one), reporting every
+ *		registered table.
  *
- * Guarded twice (check_scrub_allowed).  Writes no events to the log.  A
- * NOTICE per table shows progress.
+ * Guarded twice (check_scrub_allowed).  Writes no events to the log
+ * (gdpr_scrubbing).  A NOTICE per table shows progress.
+ */
+static Datum
+scrub_db(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *tables;
+	List	   *truncated = NIL;
+	int64	   *counts;
+	ListCell   *lc;
+	volatile int done = 0;
+	bool		saved = gdpr_scrubbing;
+
+	check_scrub_allowed(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	tables = gdpr_scrub_order(gdpr_catalog_registered_tables());
+	PG_TRY();
+	{
+		gdpr_scrubbing = true;
+
+		/* the truncated tables first, all in one statement */
+		foreach(lc, tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+
+			if (strcmp(gdpr_scrub_action_of(relid), "truncate") != 0)
+				break;
+			truncated = lappend_oid(truncated, relid);
+		}
+		gdpr_spi_connect();
+		counts = palloc(sizeof(int64) * Max(list_length(truncated), 1));
+		foreach(lc, truncated)
+			counts[foreach_current_index(lc)] = count_rows(lfirst_oid(lc));
+		truncate_tables(truncated);
+
+		foreach(lc, tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+			GdprTable  *table = gdpr_catalog_get_table(relid);
+			char	   *action = gdpr_scrub_action_of(relid);
+			int64		rows;
+			int64		changed = 0;
+
+			done++;
+			if (table == NULL)
+				continue;
+			if (list_member_oid(truncated, relid))
+			{
+				/* the truncated tables lead the order */
+				report_table(rsinfo, done, list_length(tables), relid, action, 0, 0,
+							 counts[done - 1]);
+				continue;
+			}
+			if (strcmp(action, "delete") == 0)
+			{
+				report_table(rsinfo, done, list_length(tables), relid, action, 0, 0,
+							 delete_all(relid));
+				continue;
+			}
+			rows = count_rows(relid);
+			if (strcmp(action, "anonymise") == 0 && table->can_anonymise && has_pii(table))
+			{
+				gdpr_check_table(relid, true);
+				changed = anonymise_table(relid, table);
+			}
+			report_table(rsinfo, done, list_length(tables), relid, action, changed,
+						 rows - changed, 0);
+		}
+		gdpr_spi_finish();
+	}
+	PG_FINALLY();
+	{
+		gdpr_scrubbing = saved;
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * gdpr_anonymise_db
+ *		gdpr.anonymise_db(confirm) of version 1.0: (rel, anonymised,
+ *		skipped).  Kept for databases not yet updated.
  */
 Datum
 gdpr_anonymise_db(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *tables;
-	ListCell   *lc;
-	int			done = 0;
+	return scrub_db(fcinfo);
+}
 
-	check_scrub_allowed(fcinfo);
-	InitMaterializedSRF(fcinfo, 0);
-	tables = gdpr_catalog_registered_tables();
-	gdpr_spi_connect();
-	foreach(lc, tables)
-	{
-		Oid			relid = lfirst_oid(lc);
-		GdprTable  *table = gdpr_catalog_get_table(relid);
-		int64		rows;
-		int64		changed = 0;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		done++;
-		if (table == NULL)
-			continue;
-		gdpr_check_table(relid, true);
-		rows = count_rows(relid);
-		if (table->can_anonymise && has_pii(table))
-			changed = anonymise_table(relid, table);
-		ereport(NOTICE,
-				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
-						done, list_length(tables), gdpr_relation_name(relid),
-						(long long) changed, (long long) (rows - changed))));
-		values[0] = ObjectIdGetDatum(relid);
-		values[1] = Int64GetDatum(changed);
-		values[2] = Int64GetDatum(rows - changed);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	gdpr_spi_finish();
-	return (Datum) 0;
+/*
+ * gdpr_anonymise_db_1_1
+ *		gdpr.anonymise_db(confirm): (rel, anonymised, skipped, action,
+ *		deleted).
+ */
+Datum
+gdpr_anonymise_db_1_1(PG_FUNCTION_ARGS)
+{
+	return scrub_db(fcinfo);
 }
 
 /*
@@ -1066,9 +1195,11 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 {
 	bool		nonatomic;
 	List	   *tables;
+	List	   *actions = NIL;
 	ListCell   *lc;
-	int			done = 0;
+	volatile int done = 0;
 	MemoryContext cxt = CurrentMemoryContext;
+	bool		saved = gdpr_scrubbing;
 
 	check_scrub_allowed(fcinfo);
 	nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
@@ -1081,34 +1212,74 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
-	tables = gdpr_catalog_registered_tables();
+	tables = gdpr_scrub_order(gdpr_catalog_registered_tables());
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		tables = list_copy(tables);
+		foreach(lc, tables)
+			actions = lappend(actions, gdpr_scrub_action_of(lfirst_oid(lc)));
 		MemoryContextSwitchTo(old);
 	}
-	foreach(lc, tables)
+	PG_TRY();
 	{
-		Oid			relid = lfirst_oid(lc);
-		GdprTable  *table = gdpr_catalog_get_table(relid);
-		int64		changed = 0;
+		List	   *truncated = NIL;
 
-		done++;
-		if (table == NULL)
-			continue;
-		gdpr_check_table(relid, true);
-		if (table->can_anonymise && has_pii(table))
+		gdpr_scrubbing = true;
+
+		/* the truncated tables lead the order: one TRUNCATE, committed */
+		foreach(lc, tables)
 		{
-			GdprErase	how = {0};
-
-			changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1), &how);
+			if (strcmp(list_nth(actions, foreach_current_index(lc)), "truncate") != 0)
+				break;
+			truncated = lappend_oid(truncated, lfirst_oid(lc));
 		}
-		ereport(NOTICE,
-				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",
-						done, list_length(tables), gdpr_relation_name(relid),
-						(long long) changed)));
+		gdpr_spi_connect();
+		truncate_tables(truncated);
+		gdpr_spi_finish();
+		SPI_commit();
+
+		foreach(lc, tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+			const char *action = list_nth(actions, foreach_current_index(lc));
+			GdprTable  *table = gdpr_catalog_get_table(relid);
+			GdprErase	how = {0};
+			int64		changed = 0;
+
+			done++;
+			if (table == NULL)
+				continue;
+			if (strcmp(action, "anonymise") != 0)
+			{
+				if (strcmp(action, "delete") == 0)
+				{
+					how.delete = true;
+					changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1),
+													&how);
+				}
+				ereport(NOTICE,
+						(errmsg("gdpr: table %d of %d, %s: %s",
+								done, list_length(tables), gdpr_relation_name(relid),
+								strcmp(action, "keep") == 0 ? "kept" :
+								strcmp(action, "truncate") == 0 ? "truncated" :
+								psprintf("%lld rows deleted", (long long) changed))));
+				continue;
+			}
+			gdpr_check_table(relid, true);
+			if (table->can_anonymise && has_pii(table))
+				changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1), &how);
+			ereport(NOTICE,
+					(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",
+							done, list_length(tables), gdpr_relation_name(relid),
+							(long long) changed)));
+		}
 	}
+	PG_FINALLY();
+	{
+		gdpr_scrubbing = saved;
+	}
+	PG_END_TRY();
 	gdpr_spi_finish();
 	PG_RETURN_VOID();
 }

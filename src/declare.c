@@ -48,7 +48,7 @@
  *
  * - A table's declaration is the whole of the table's options: keys left
  *   out take their defaults ("can_anonymise": true, every column exported,
- *   nothing excluded, no retention policy).
+ *   nothing excluded, no retention policy, "scrub": "anonymise").
  *
  * - A constraint's declaration is the whole of that foreign key's rules:
  *   {"on_delete": "anonymise"} without "export" removes an export-follow
@@ -183,6 +183,7 @@ typedef struct TableDecl
 	char	   *retention_column;	/* NULL: no "retention" */
 	Interval   *retention_keep;
 	char	   *retention_action;
+	char	   *scrub_action;	/* what a scrub does with the table */
 } TableDecl;
 
 /* a constraint's declaration, checked */
@@ -1002,6 +1003,7 @@ check_table_decl(Decl *decl)
 
 	td->can_anonymise = true;
 	td->export_all = true;
+	td->scrub_action = "anonymise";
 	for (int i = 0; i < decl->nmembers; i++)
 	{
 		DeclMember *m = &decl->members[i];
@@ -1018,9 +1020,20 @@ check_table_decl(Decl *decl)
 			td->export_exclude = member_name_list(decl, m, true, &isnull);
 		else if (strcmp(m->key, "retention") == 0)
 			member_retention(decl, m, td);
+		else if (strcmp(m->key, "scrub") == 0)
+		{
+			td->scrub_action = member_string(decl, m);
+			if (strcmp(td->scrub_action, "anonymise") != 0 &&
+				strcmp(td->scrub_action, "delete") != 0 &&
+				strcmp(td->scrub_action, "truncate") != 0 &&
+				strcmp(td->scrub_action, "keep") != 0)
+				member_error(decl, m,
+							 psprintf("Key \"scrub\" takes \"anonymise\", \"delete\", \"truncate\" or \"keep\", not \"%s\"",
+									  td->scrub_action), NULL);
+		}
 		else
-			unknown_key(decl, m, "\"can_anonymise\", \"export_fields\", \"export_exclude\" "
-						"and \"retention\"");
+			unknown_key(decl, m, "\"can_anonymise\", \"export_fields\", \"export_exclude\", "
+						"\"retention\" and \"scrub\"");
 	}
 	return td;
 }
@@ -1378,6 +1391,8 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 									   td->retention_keep, td->retention_action, true);
 				else
 					gdpr_retention_drop(target->relid, true);
+				step();
+				gdpr_scrub_set(target->relid, td->scrub_action);
 				break;
 			}
 		case DECL_CONSTRAINT:

@@ -74,6 +74,8 @@ extern char *gdpr_source(void);
 
 /* true while gdpr.rerun() applies logged events: nothing is queued then */
 extern bool gdpr_replaying;
+/* true while a scrub (gdpr.anonymise_db) runs: nothing is queued then */
+extern bool gdpr_scrubbing;
 
 extern Oid	gdpr_schema_oid(void);
 extern char *gdpr_relation_name(Oid relid);
@@ -291,12 +293,21 @@ extern void gdpr_retention_forget(Oid relid);
 extern void gdpr_retention_sql_drop(void);
 
 /* ------------------------------------------------------------------------
+ * scrub.c: what a scrub does with each table
+ * ------------------------------------------------------------------------
+ */
+extern char *gdpr_scrub_action_of(Oid relid);
+extern void gdpr_scrub_set(Oid relid, const char *action);
+extern List *gdpr_scrub_order(List *tables);
+
+/* ------------------------------------------------------------------------
  * events.c: the outbox
  * ------------------------------------------------------------------------
  */
 extern void gdpr_events_queue(Oid relid, const char *key);
 extern void gdpr_events_queue_many(Oid relid, Datum keys);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
+extern void gdpr_events_forget_all(Oid relid);
 
 /* ------------------------------------------------------------------------
  * trigger.c
