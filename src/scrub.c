@@ -80,8 +80,10 @@ gdpr_scrub_action_of(Oid relid)
 /*
  * referencing_tables
  *		The tables (other than relid) with a foreign key to relid, as an
- *		OID List in the caller's context.  Constraints cloned onto
- *		partitions are left out: their partitioned table is named instead.
+ *		OID List in the caller's context.  A partition is named by the root
+ *		of its partitioned table (a TRUNCATE of the root empties it; Pagila
+ *		declares its foreign keys on the partitions); constraints cloned
+ *		onto partitions are left out.
  *		Connects to SPI itself.
  */
 static List *
@@ -93,10 +95,12 @@ referencing_tables(Oid relid)
 	List	   *result = NIL;
 
 	gdpr_spi_connect();
-	if (SPI_execute_with_args("SELECT DISTINCT c.conrelid FROM pg_catalog.pg_constraint c"
+	if (SPI_execute_with_args("SELECT DISTINCT r.rel FROM pg_catalog.pg_constraint c,"
+							  " LATERAL (SELECT COALESCE(pg_catalog.pg_partition_root(c.conrelid),"
+							  "                          c.conrelid)::pg_catalog.oid AS rel) r"
 							  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
 							  "   AND c.confrelid OPERATOR(pg_catalog.=) $1"
-							  "   AND c.conrelid OPERATOR(pg_catalog.<>) $1"
+							  "   AND r.rel OPERATOR(pg_catalog.<>) $1"
 							  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
 							  " ORDER BY 1",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
