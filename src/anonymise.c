@@ -690,12 +690,13 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 }
 
 /*
- * has_pii
- *		Whether a registered table has any PII column (a scrub has nothing
- *		to do, and marks nothing, in a table that has none).
+ * gdpr_has_pii
+ *		Whether a registered table has any PII column (a scrub or a
+ *		retention policy has nothing to anonymise, and marks nothing, in a
+ *		table that has none).
  */
-static bool
-has_pii(GdprTable *table)
+bool
+gdpr_has_pii(GdprTable *table)
 {
 	ListCell   *lc;
 
@@ -943,7 +944,7 @@ scrub_db(FunctionCallInfo fcinfo)
 				continue;
 			}
 			rows = count_rows(relid);
-			if (strcmp(action, "anonymise") == 0 && table->can_anonymise && has_pii(table))
+			if (strcmp(action, "anonymise") == 0 && table->can_anonymise && gdpr_has_pii(table))
 			{
 				gdpr_check_table(relid, true);
 				changed = anonymise_table(relid, table);
@@ -1267,7 +1268,7 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 				continue;
 			}
 			gdpr_check_table(relid, true);
-			if (table->can_anonymise && has_pii(table))
+			if (table->can_anonymise && gdpr_has_pii(table))
 				changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1), &how);
 			ereport(NOTICE,
 					(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",

@@ -268,6 +268,7 @@ extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum 
 							   const char *keytext, bool force, bool as_owner);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
+extern bool gdpr_has_pii(GdprTable *table);
 extern int64 gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
 								  GdprParams *params, bool queue_event);
 

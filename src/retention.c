@@ -133,21 +133,6 @@ policy_of(Oid relid)
 }
 
 /*
- * has_pii
- *		Whether a registered table has a PII column.
- */
-static bool
-has_pii(GdprTable *table)
-{
-	ListCell   *lc;
-
-	foreach(lc, table->fields)
-		if (((GdprField *) lfirst(lc))->pii)
-			return true;
-	return false;
-}
-
-/*
  * cannot_anonymise_reason
  *		Why the rows of table cannot be anonymised by a policy, or NULL.
  */
@@ -156,7 +141,7 @@ cannot_anonymise_reason(GdprTable *table)
 {
 	if (!table->can_anonymise)
 		return "it is registered with can_anonymise = false";
-	if (!has_pii(table))
+	if (!gdpr_has_pii(table))
 		return "it has no PII column";
 	return NULL;
 }
