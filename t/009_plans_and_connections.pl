@@ -89,7 +89,9 @@ ok( $node->poll_query_until(
 	'the shipper reports its deletes to the statistics system');
 my $connections = () = slurp_file($logdb->logfile, $log_offset) =~
   /connection authorized: user=\S+ database=gdprlog/g;
-ok($connections >= 1 && $connections <= 2,
-	"one connection to the log database for a stream of 60 events ($connections made)");
+# one, or a few if the machine stalled the stream for longer than a shipper
+# lingers; a connection per round would be dozens
+ok($connections >= 1 && $connections <= 5,
+	"a connection to the log database kept for a stream of 60 events ($connections made)");
 
 done_testing();
