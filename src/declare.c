@@ -390,7 +390,7 @@ target_description(const DeclTarget *target)
  * ("Unknown key \"x\""), hint may be NULL.  Does not return.
  */
 static void
-pg_attribute_noreturn()
+pg_noreturn
 decl_error(const char *text, const DeclTarget *target, int sqlstate,
 		   int byteoff, const char *reason, const char *hint)
 {
@@ -512,8 +512,8 @@ check_json_syntax(const char *text, const DeclTarget *target)
 		decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, 0,
 				   "The JSON text is empty", NULL);
 
-	lex = makeJsonLexContextCstringLen(unconstify(char *, text), len,
-									   GetDatabaseEncoding(), true);
+	lex = gdpr_json_lex_cstring_len(unconstify(char *, text), len,
+									GetDatabaseEncoding(), true);
 	err = pg_parse_json(lex, &nullSemAction);
 	if (err == JSON_SUCCESS)
 		return;
@@ -631,7 +631,7 @@ parse_declaration(const char *text, const DeclTarget *target)
  *		Raise the error for a member whose value is wrong.  Does not return.
  */
 static void
-pg_attribute_noreturn()
+pg_noreturn
 member_error(Decl *decl, DeclMember *m, const char *reason, const char *hint)
 {
 	decl_error(decl->text, decl->target, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -643,7 +643,7 @@ member_error(Decl *decl, DeclMember *m, const char *reason, const char *hint)
  *		Raise the error for a key that this kind of object does not take.
  */
 static void
-pg_attribute_noreturn()
+pg_noreturn
 unknown_key(Decl *decl, DeclMember *m, const char *valid)
 {
 	decl_error(decl->text, decl->target, ERRCODE_INVALID_PARAMETER_VALUE,

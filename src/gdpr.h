@@ -27,6 +27,8 @@
 #include "utils/array.h"
 #include "utils/relcache.h"
 
+#include "compat.h"
+
 #define GDPR_SCHEMA_NAME		"gdpr"
 #define GDPR_EXTENSION_NAME		"gdpr"
 #define GDPR_ANONYMISED_DOMAIN	"anonymised.invalid"

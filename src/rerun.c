@@ -122,7 +122,7 @@ resolve_table(const char *table_name)
 	if (!SplitIdentifierString(pstrdup(table_name), '.', &names) ||
 		list_length(names) < 1 || list_length(names) > 3)
 		return InvalidOid;
-	names = stringToQualifiedNameList(table_name);
+	names = gdpr_string_to_qualified_name_list(table_name);
 	return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
 }
 
