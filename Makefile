@@ -1,7 +1,7 @@
 # gdpr/Makefile
 EXTENSION   = gdpr
 MODULE_big  = gdpr
-OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/keys.o \
+OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/identity.o src/keys.o \
               src/catalog.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
               src/shipper.o src/worker.o src/rerun.o
@@ -20,7 +20,7 @@ endif
 
 REGRESS     = install registry methods anonymise declare delete_trigger \
               on_delete export search log rerun anonymise_db security \
-              injection config_dump upgrade readme cleanup
+              injection privileges config_dump upgrade readme cleanup
 REGRESS_OPTS   = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_regress
 ISOLATION      = delete_vs_update shared_children rerun_vs_rerun
 ISOLATION_OPTS = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_iso

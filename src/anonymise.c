@@ -8,8 +8,10 @@
  * and HOT updates stay possible), which skips rows already marked unless
  * forced and returns the keys it changed; the markers and the queued events
  * for those keys follow in the same transaction (events.c).  The UPDATE runs
- * as the owner of the table, as foreign-key actions do, after checking
- * that the caller may update it.
+ * as the caller, exactly as the caller's own UPDATE would: privileges,
+ * column privileges, row-level security, triggers and search_path all
+ * apply.  Only ON DELETE ANONYMISE and gdpr.rerun() run it as the table's
+ * owner (identity.c), as a foreign-key action would.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -104,13 +106,21 @@ plan_cache_callback(Datum arg, Oid relid)
  * a table without PII columns (and no extra_set) gets the equivalent SELECT,
  * so its rows are still marked.  extra_set (may be NULL) adds assignments to
  * other columns: ON DELETE ANONYMISE clears the reference in the same
- * UPDATE.  params must already hold the parameters that where refers to; the
- * methods' constants are appended to it.  Returns palloc'd SQL.
+ * UPDATE.  params holds the parameters that where refers to.
+ *
+ * skip_marked says how rows already marked are left out: not at all
+ * (GDPR_SKIP_NONE), by an anti-join the planner may hash (GDPR_SKIP_JOIN,
+ * for statements that read most of a table), or by one index probe of
+ * gdpr.marker per candidate row (GDPR_SKIP_PROBE, for statements that name
+ * their rows by key: "OFFSET 0" keeps the planner from turning the probe
+ * into a join, whose plan would depend on gdpr.marker's statistics and
+ * could read all of a table's markers for every batch).  Returns palloc'd
+ * SQL.
  */
 char *
 gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 						 const char *from, const char *where,
-						 bool skip_marked, GdprParams *params,
+						 GdprSkipMarked skip_marked, GdprParams *params,
 						 const char *extra_set)
 {
 	StringInfoData buf;
@@ -129,7 +139,7 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 			continue;
 		appendStringInfo(&set, "%s%s = %s", set.len > 0 ? ", " : "",
 						 quote_identifier(field->attname),
-						 gdpr_method_expr(rel, key, field, "t", params));
+						 gdpr_method_expr(rel, key, field, "t"));
 	}
 	table_close(rel, AccessShareLock);
 	if (extra_set != NULL && extra_set[0] != '\0')
@@ -144,12 +154,13 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 		appendStringInfo(&buf, "SELECT %s FROM %s AS t%s%s WHERE (%s)",
 						 keyexpr, gdpr_relation_from(relid),
 						 from ? ", " : "", from ? from : "", where);
-	if (skip_marked)
+	if (skip_marked != GDPR_SKIP_NONE)
 		appendStringInfo(&buf,
 						 " AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
 						 " WHERE m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
-						 " AND m.key OPERATOR(pg_catalog.=) %s)",
-						 relid, keyexpr);
+						 " AND m.key OPERATOR(pg_catalog.=) %s%s)",
+						 relid, keyexpr,
+						 skip_marked == GDPR_SKIP_PROBE ? " OFFSET 0" : "");
 	if (set.len > 0)
 		appendStringInfo(&buf, " RETURNING %s", keyexpr);
 	return buf.data;
@@ -172,24 +183,28 @@ keys_of_result(uint64 n)
 
 /*
  * gdpr_anonymise_run
- *		Execute an anonymisation statement (gdpr_anonymise_statement) as the
- *		owner of relid, and mark the rows it changed.
+ *		Execute an anonymisation statement (gdpr_anonymise_statement) and
+ *		mark the rows it changed.
  *
- * With plan NULL, sql is run once with params.  The changed rows' keys are
- * marked, and get 'anonymise' events when queue_event (see
- * gdpr_events_mark for force).  Returns how many rows were changed.  The
- * caller is connected to SPI; SPI_tuptable is not kept.
+ * The statement runs as the caller, or as the table's owner when as_owner
+ * (ON DELETE ANONYMISE and replay: see identity.c).  With plan NULL, sql is
+ * run once with params.  The changed rows' keys are marked, and get
+ * 'anonymise' events when queue_event (see gdpr_events_mark for force).
+ * Returns how many rows were changed.  The caller is connected to SPI; the
+ * result rows are freed.
  */
 uint64
 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params,
-				   bool queue_event, bool force)
+				   bool queue_event, bool force, bool as_owner)
 {
 	GdprIdentity saved;
 	int			rc;
 	int			level;
 	uint64		n;
+	SPITupleTable *tuptable;
 
-	gdpr_become_owner(relid, &saved);
+	if (as_owner)
+		gdpr_become_table_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
 	if (plan != NULL)
 		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
@@ -197,21 +212,24 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
 								   params->nulls, false, 0);
 	gdpr_key_unpin_format(level);
-	gdpr_unbecome(&saved);
+	if (as_owner)
+		gdpr_unbecome(&saved);
 	if (rc < 0)
 		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
 	n = SPI_processed;
+	tuptable = SPI_tuptable;
 	if (n > 0)
 		gdpr_events_mark(relid, keys_of_result(n), queue_event, force);
+	SPI_freetuptable(tuptable);
 	return n;
 }
 
 /*
- * registered_table
+ * gdpr_registered_table
  *		The registry entry of relid, or an error saying it is not registered.
  */
-static GdprTable *
-registered_table(Oid relid)
+GdprTable *
+gdpr_registered_table(Oid relid)
 {
 	GdprTable  *table = gdpr_catalog_get_table(relid);
 
@@ -240,22 +258,25 @@ key_argument(FunctionCallInfo fcinfo, int argno, GdprKey *key, Datum *values)
 }
 
 /*
- * row_exists
+ * gdpr_row_exists
  *		Whether a row with the key in values exists in relid, read as the
  *		current user.  The caller is connected to SPI.
  */
-static bool
-row_exists(Oid relid, GdprKey *key, Datum *values)
+bool
+gdpr_row_exists(Oid relid, GdprKey *key, Datum *values)
 {
 	char	   *sql;
 	int			rc;
+	bool		result;
 
 	sql = psprintf("SELECT 1 FROM %s AS t WHERE %s",
 				   gdpr_relation_from(relid), gdpr_key_match_clause(key, "t", 1));
 	rc = SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	return SPI_processed > 0;
+	result = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	return result;
 }
 
 /*
@@ -313,7 +334,6 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 		GdprParams *params = &entry->params[f];
 		char	   *sql;
 		char	   *where;
-		MemoryContext old;
 
 		memset(params, 0, sizeof(GdprParams));
 		for (int i = 0; i < key->nkeys; i++)
@@ -326,16 +346,34 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 							 " WHERE m.key OPERATOR(pg_catalog.=) $%d"
 							 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))",
 							 where, key->nkeys + 1, relid);
-		sql = gdpr_anonymise_statement(relid, table, key, NULL, where, false, params, NULL);
-		/* the methods' constants must outlive this call */
-		old = MemoryContextSwitchTo(CacheMemoryContext);
-		for (int i = key->nkeys + 1; i < params->n; i++)
-			if (params->nulls[i] != 'n')
-				params->values[i] = datumCopy(params->values[i], false, -1);
-		MemoryContextSwitchTo(old);
+		sql = gdpr_anonymise_statement(relid, table, key, NULL, where, GDPR_SKIP_NONE,
+									   params, NULL);
 		entry->plan[f] = gdpr_prepare_lookup_plan(sql, params->n, params->types);
 	}
 	return entry;
+}
+
+/*
+ * gdpr_anonymise_row
+ *		Anonymise the one row of relid whose parsed key is values (canonical
+ *		text keytext), unless it is marked already and not forced; as the
+ *		caller, or as the table's owner when as_owner (replay).
+ *
+ * Returns whether the row was changed now.  A key matching no row (or no
+ * row the caller can see) changes nothing.  The caller is connected to SPI.
+ */
+bool
+gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum *values,
+				   const char *keytext, bool force, bool as_owner)
+{
+	OnePlanEntry *entry = one_plan(relid, table, key, force);
+	GdprParams	params = entry->params[force ? 1 : 0];
+
+	for (int i = 0; i < key->nkeys; i++)
+		params.values[i] = values[i];
+	params.values[key->nkeys] = CStringGetTextDatum(keytext);
+	return gdpr_anonymise_run(relid, entry->plan[force ? 1 : 0], NULL, &params, true,
+							  force, as_owner) > 0;
 }
 
 /*
@@ -344,7 +382,8 @@ one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
  *
  * Returns true when the row was anonymised now; false when it was already
  * anonymised (and not forced) or its table has can_anonymise = false.  A
- * key that matches no row is an error.
+ * key that matches no row the caller can see is an error, the same whether
+ * the row does not exist or row-level security hides it.
  */
 Datum
 gdpr_anonymise(PG_FUNCTION_ARGS)
@@ -355,68 +394,175 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	GdprKey    *key;
 	Datum		values[INDEX_MAX_KEYS];
 	char	   *keytext;
-	OnePlanEntry *entry;
-	GdprParams	params;
-	uint64		n;
 	bool		result = false;
 
 	gdpr_check_table(relid, true);
-	table = registered_table(relid);
+	table = gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
 	keytext = key_argument(fcinfo, 1, key, values);
 
 	gdpr_spi_connect();
-	if (!table->can_anonymise)
-	{
-		if (!row_exists(relid, key, values))
-			no_row_error(relid, keytext);
-		gdpr_spi_finish();
-		PG_RETURN_BOOL(false);
-	}
-
-	entry = one_plan(relid, table, key, force);
-	params = entry->params[force ? 1 : 0];
-	for (int i = 0; i < key->nkeys; i++)
-		params.values[i] = values[i];
-	params.values[key->nkeys] = CStringGetTextDatum(keytext);
-	n = gdpr_anonymise_run(relid, entry->plan[force ? 1 : 0], NULL, &params, true, force);
-	if (n > 0)
-		result = true;
-	else if (!row_exists(relid, key, values))
+	if (table->can_anonymise)
+		result = gdpr_anonymise_row(relid, table, key, values, keytext, force, false);
+	if (!result && !gdpr_row_exists(relid, key, values))
 		no_row_error(relid, keytext);
 	gdpr_spi_finish();
 	PG_RETURN_BOOL(result);
 }
 
+/* where the keys of an anonymisation by keys come from */
+typedef struct KeySource
+{
+	ArrayIterator iterator;		/* the elements of an array, or */
+	Oid			elemtype;
+	Oid			typoutput;
+	ListCell   *cell;			/* the C strings of a List */
+	List	   *list;
+} KeySource;
+
 /*
- * anonymise_key_array
- *		Anonymise the rows whose (parsed) keys are in keyvalues[col][row],
- *		set-based in batches of gdpr.anonymise_batch_size.
- *
- * Returns the number of rows changed; *skipped (if not NULL) gets the
- * number of keys that matched a row but were not changed (already
- * anonymised).  The caller is connected to SPI.
+ * next_key
+ *		The next key text of src (in the current memory context), or NULL
+ *		at the end.  NULL array elements are an error.
+ */
+static char *
+next_key(KeySource *src)
+{
+	Datum		value;
+	bool		isnull;
+
+	if (src->iterator == NULL)
+	{
+		char	   *result;
+
+		if (src->cell == NULL)
+			return NULL;
+		result = lfirst(src->cell);
+		src->cell = lnext(src->list, src->cell);
+		return result;
+	}
+	if (!array_iterate(src->iterator, &value, &isnull))
+		return NULL;
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("keys must not contain null values")));
+	if (src->elemtype == TEXTOID)
+		return TextDatumGetCString(value);
+	return OidOutputFunctionCall(src->typoutput, value);
+}
+
+/*
+ * batch_where
+ *		The FROM and WHERE of one batch of keys held in per-column arrays
+ *		($1 .. $nkeys): "= ANY ($1)" for a one-column key, a join with the
+ *		distinct unnested keys otherwise.
+ */
+static void
+batch_where(GdprKey *key, StringInfo from, StringInfo where)
+{
+	if (key->nkeys == 1)
+	{
+		appendStringInfo(where, "t.%s %s ANY ($1)", quote_identifier(key->attnames[0]),
+						 gdpr_key_eq_operator(key->typids[0], false));
+		return;
+	}
+	appendStringInfoString(from, "(SELECT DISTINCT * FROM ROWS FROM (");
+	for (int c = 0; c < key->nkeys; c++)
+		appendStringInfo(from, "%spg_catalog.unnest($%d)", c > 0 ? ", " : "", c + 1);
+	appendStringInfoString(from, ")) AS k(");
+	for (int c = 0; c < key->nkeys; c++)
+		appendStringInfo(from, "%sc%d", c > 0 ? ", " : "", c + 1);
+	appendStringInfoString(from, ")");
+	for (int c = 0; c < key->nkeys; c++)
+		appendStringInfo(where, "%st.%s %s k.c%d", c > 0 ? " AND " : "",
+						 quote_identifier(key->attnames[c]),
+						 gdpr_key_eq_operator(key->typids[c], false), c + 1);
+}
+
+/*
+ * count_matching
+ *		How many rows of relid (that the caller can see) one batch of keys
+ *		names.  The caller is connected to SPI.
  */
 static int64
-anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues,
-					int nrows, bool force, int64 *skipped)
+count_matching(Oid relid, GdprKey *key, StringInfo from, StringInfo where,
+			   GdprParams *params)
+{
+	char	   *sql;
+	bool		isnull;
+	int64		result;
+
+	sql = psprintf("SELECT pg_catalog.count(*) FROM %s AS t%s%s WHERE %s",
+				   gdpr_relation_from(relid),
+				   from->len ? ", " : "", from->len ? from->data : "", where->data);
+	if (SPI_execute_with_args(sql, key->nkeys, params->types, params->values,
+							  NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * anonymise_key_stream
+ *		Anonymise the rows named by the keys of src, set-based, in batches
+ *		of gdpr.anonymise_batch_size keys.
+ *
+ * Memory stays bounded whatever the number of keys: each batch is parsed
+ * into its own memory context, reset before the next.  Rows already marked
+ * are left out by an index probe per row (GDPR_SKIP_PROBE), so no batch's
+ * plan depends on how many markers the table has.  A key given twice in one
+ * batch changes its row once; with force, a key repeated in a later batch
+ * anonymises its row again.  Returns the rows changed; *skipped (if not
+ * NULL) gets the keys that matched a row but were not changed.  The caller
+ * is connected to SPI.
+ */
+static int64
+anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
+					 bool force, int64 *skipped)
 {
 	int64		total = 0;
 	int64		existing = 0;
 	int			batch = Max(gdpr_anonymise_batch_size, 1);
+	Datum	  **keyvalues = palloc(sizeof(Datum *) * key->nkeys);
+	MemoryContext batchcxt;
+	MemoryContext old;
+	bool		more = true;
 
-	for (int start = 0; start < nrows; start += batch)
+	for (int c = 0; c < key->nkeys; c++)
+		keyvalues[c] = palloc(sizeof(Datum) * batch);
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymise batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	while (more)
 	{
-		int			count = Min(batch, nrows - start);
+		int			count = 0;
 		GdprParams	params;
 		StringInfoData from;
 		StringInfoData where;
-		char	   *sql;
-		uint64		n;
+		char	   *keytext;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(batchcxt);
+		old = MemoryContextSwitchTo(batchcxt);
+		while (count < batch && (keytext = next_key(src)) != NULL)
+		{
+			Datum		values[INDEX_MAX_KEYS];
+
+			(void) gdpr_key_parse(key, keytext, values);
+			for (int c = 0; c < key->nkeys; c++)
+				keyvalues[c][count] = values[c];
+			count++;
+		}
+		more = (count == batch);
+		if (count == 0)
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
 
 		memset(&params, 0, sizeof(params));
-		initStringInfo(&from);
-		initStringInfo(&where);
 		for (int c = 0; c < key->nkeys; c++)
 		{
 			int16		typlen;
@@ -431,92 +577,30 @@ anonymise_key_array(Oid relid, GdprTable *table, GdprKey *key, Datum **keyvalues
 								key->attnames[c])));
 			get_typlenbyvalalign(key->typids[c], &typlen, &typbyval, &typalign);
 			gdpr_params_add(&params, arraytype,
-							PointerGetDatum(construct_array(keyvalues[c] + start, count,
+							PointerGetDatum(construct_array(keyvalues[c], count,
 															key->typids[c], typlen,
 															typbyval, typalign)),
 							false);
 		}
-		if (key->nkeys == 1)
-			appendStringInfo(&where, "t.%s %s ANY ($1)", quote_identifier(key->attnames[0]),
-							 gdpr_key_eq_operator(key->typids[0], false));
-		else
-		{
-			appendStringInfoString(&from, "ROWS FROM (");
-			for (int c = 0; c < key->nkeys; c++)
-				appendStringInfo(&from, "%spg_catalog.unnest($%d)", c > 0 ? ", " : "", c + 1);
-			appendStringInfoString(&from, ") AS k(");
-			for (int c = 0; c < key->nkeys; c++)
-				appendStringInfo(&from, "%sc%d", c > 0 ? ", " : "", c + 1);
-			appendStringInfoString(&from, ")");
-			for (int c = 0; c < key->nkeys; c++)
-				appendStringInfo(&where, "%st.%s %s k.c%d", c > 0 ? " AND " : "",
-								 quote_identifier(key->attnames[c]),
-								 gdpr_key_eq_operator(key->typids[c], false), c + 1);
-		}
-		sql = gdpr_anonymise_statement(relid, table, key, from.len ? from.data : NULL,
-									   where.data, !force, &params, NULL);
-		n = gdpr_anonymise_run(relid, NULL, sql, &params, true, force);
-		total += n;
-
-		if (skipped != NULL)
-		{
-			/* how many of these keys name a row at all */
-			char	   *countsql;
-
-			countsql = psprintf("SELECT pg_catalog.count(*) FROM %s AS t%s%s WHERE %s",
-								gdpr_relation_from(relid),
-								from.len ? ", " : "", from.len ? from.data : "", where.data);
-			if (SPI_execute_with_args(countsql, key->nkeys, params.types, params.values,
-									  NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute_with_args failed");
-			existing += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1,
-													&(bool) {false}));
-		}
+		initStringInfo(&from);
+		initStringInfo(&where);
+		batch_where(key, &from, &where);
+		if (table->can_anonymise)
+			total += gdpr_anonymise_run(relid, NULL,
+										gdpr_anonymise_statement(relid, table, key,
+																 from.len ? from.data : NULL,
+																 where.data,
+																 force ? GDPR_SKIP_NONE : GDPR_SKIP_PROBE,
+																 &params, NULL),
+										&params, true, force, false);
+		if (skipped != NULL || !table->can_anonymise)
+			existing += count_matching(relid, key, &from, &where, &params);
+		MemoryContextSwitchTo(old);
 	}
+	MemoryContextDelete(batchcxt);
 	if (skipped != NULL)
 		*skipped = existing - total;
 	return total;
-}
-
-/*
- * parse_keys
- *		Parse key texts into per-column Datum arrays (deduplicated by their
- *		canonical text).  Returns the number of distinct keys.
- */
-static int
-parse_keys(GdprKey *key, List *keytexts, Datum ***keyvalues_out)
-{
-	int			n = list_length(keytexts);
-	Datum	  **keyvalues = palloc(sizeof(Datum *) * key->nkeys);
-	HTAB	   *seen;
-	HASHCTL		ctl;
-	int			count = 0;
-	ListCell   *lc;
-
-	for (int c = 0; c < key->nkeys; c++)
-		keyvalues[c] = palloc(sizeof(Datum) * Max(n, 1));
-	ctl.keysize = NAMEDATALEN * 4;
-	ctl.entrysize = NAMEDATALEN * 4;
-	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("gdpr keys", Max(n, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	foreach(lc, keytexts)
-	{
-		Datum		values[INDEX_MAX_KEYS];
-		char	   *canonical = gdpr_key_parse(key, lfirst(lc), values);
-		bool		found = false;
-
-		if (strlen(canonical) < NAMEDATALEN * 4)
-			(void) hash_search(seen, canonical, HASH_ENTER, &found);
-		if (found)
-			continue;
-		for (int c = 0; c < key->nkeys; c++)
-			keyvalues[c][count] = values[c];
-		count++;
-	}
-	hash_destroy(seen);
-	*keyvalues_out = keyvalues;
-	return count;
 }
 
 /*
@@ -533,34 +617,16 @@ gdpr_anonymise_keys(Oid relid, List *keytexts, bool force, int64 *skipped)
 {
 	GdprTable  *table;
 	GdprKey    *key;
-	Datum	  **keyvalues;
-	int			nrows;
-	int64		result = 0;
-	int64		dummy;
+	KeySource	src = {0};
+	int64		result;
 
-	if (skipped == NULL)
-		skipped = &dummy;
-	*skipped = 0;
 	gdpr_check_table(relid, true);
-	table = registered_table(relid);
+	table = gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	nrows = parse_keys(key, keytexts, &keyvalues);
-
+	src.list = keytexts;
+	src.cell = list_head(keytexts);
 	gdpr_spi_connect();
-	if (!table->can_anonymise)
-	{
-		for (int i = 0; i < nrows; i++)
-		{
-			Datum		values[INDEX_MAX_KEYS];
-
-			for (int c = 0; c < key->nkeys; c++)
-				values[c] = keyvalues[c][i];
-			if (row_exists(relid, key, values))
-				(*skipped)++;
-		}
-	}
-	else if (nrows > 0)
-		result = anonymise_key_array(relid, table, key, keyvalues, nrows, force, skipped);
+	result = anonymise_key_stream(relid, table, key, &src, force, skipped);
 	gdpr_spi_finish();
 	return result;
 }
@@ -570,7 +636,9 @@ gdpr_anonymise_keys(Oid relid, List *keytexts, bool force, int64 *skipped)
  *		gdpr.anonymise_many(rel, keys text[] | anyarray, force): anonymise
  *		many rows set-based; returns how many rows were changed.
  *
- * Keys that match no row are ignored; NULL elements are an error.
+ * Keys that match no row are ignored; NULL elements are an error.  The
+ * array is read element by element (anonymise_key_stream), so memory does
+ * not grow with its size.
  */
 Datum
 gdpr_anonymise_many(PG_FUNCTION_ARGS)
@@ -578,37 +646,26 @@ gdpr_anonymise_many(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	bool		force = PG_GETARG_BOOL(2);
-	Oid			elemtype = ARR_ELEMTYPE(arr);
-	List	   *keytexts = NIL;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	Oid			typoutput;
-	bool		isvarlena;
 	GdprTable  *table;
+	GdprKey    *key;
+	KeySource	src = {0};
+	bool		isvarlena;
+	int64		result;
 
 	gdpr_check_table(relid, true);
-	table = registered_table(relid);
+	table = gdpr_registered_table(relid);
 	if (!table->can_anonymise)
 		PG_RETURN_INT64(0);
+	key = gdpr_key_lookup(relid, false);
 
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	getTypeOutputInfo(elemtype, &typoutput, &isvarlena);
-	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("keys must not contain null values")));
-		keytexts = lappend(keytexts, elemtype == TEXTOID ?
-						   TextDatumGetCString(elems[i]) :
-						   OidOutputFunctionCall(typoutput, elems[i]));
-	}
-	PG_RETURN_INT64(gdpr_anonymise_keys(relid, keytexts, force, NULL));
+	src.elemtype = ARR_ELEMTYPE(arr);
+	getTypeOutputInfo(src.elemtype, &src.typoutput, &isvarlena);
+	src.iterator = array_create_iterator(arr, 0, NULL);
+	gdpr_spi_connect();
+	result = anonymise_key_stream(relid, table, key, &src, force, NULL);
+	gdpr_spi_finish();
+	array_free_iterator(src.iterator);
+	PG_RETURN_INT64(result);
 }
 
 /*
@@ -626,7 +683,7 @@ gdpr_is_anonymised(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	bool		result;
 
-	(void) registered_table(relid);
+	(void) gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
 	keytext = key_argument(fcinfo, 1, key, values);
 	args[0] = ObjectIdGetDatum(relid);
@@ -655,7 +712,7 @@ gdpr_key_exists(PG_FUNCTION_ARGS)
 
 	(void) gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
 	gdpr_spi_connect();
-	result = row_exists(relid, key, values);
+	result = gdpr_row_exists(relid, key, values);
 	gdpr_spi_finish();
 	PG_RETURN_BOOL(result);
 }
@@ -734,22 +791,20 @@ anonymise_table(Oid relid, GdprTable *table)
 	GdprParams	params;
 	char	   *sql;
 	Portal		portal;
-	GdprIdentity saved;
 	int64		total = 0;
 	int			batch = Max(gdpr_anonymise_batch_size, 1);
 	int			level;
 
 	memset(&params, 0, sizeof(params));
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", true, &params, NULL);
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN,
+								   &params, NULL);
 
-	/* the statement runs to completion at the first fetch, as the owner */
-	gdpr_become_owner(relid, &saved);
+	/* the statement runs to completion at the first fetch, as the caller */
 	level = gdpr_key_pin_format(key);
 	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
 									   params.nulls, false, 0);
 	SPI_cursor_fetch(portal, true, batch);
 	gdpr_key_unpin_format(level);
-	gdpr_unbecome(&saved);
 	while (SPI_processed > 0)
 	{
 		uint64		n = SPI_processed;
@@ -859,6 +914,9 @@ scrub_in_batches(Oid relid, int batch)
 	Datum		last[INDEX_MAX_KEYS];
 	bool		have_last = false;
 	int64		total = 0;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext batchcxt = AllocSetContextCreate(outer, "gdpr scrub batch",
+												   ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
@@ -867,7 +925,6 @@ scrub_in_batches(Oid relid, int batch)
 		char	   *slice_sql;
 		char	   *where;
 		uint64		n;
-		GdprIdentity saved;
 		Datum		next[INDEX_MAX_KEYS];
 		Oid			types[INDEX_MAX_KEYS * 2];
 		Datum		values[INDEX_MAX_KEYS * 2];
@@ -875,6 +932,9 @@ scrub_in_batches(Oid relid, int batch)
 
 		if (table == NULL || !table->can_anonymise)
 			break;
+		/* everything of one batch is freed before the next */
+		MemoryContextReset(batchcxt);
+		MemoryContextSwitchTo(batchcxt);
 
 		/* ROW(k) > ROW(last): the lower bound of this slice */
 		initStringInfo(&lower);
@@ -897,11 +957,9 @@ scrub_in_batches(Oid relid, int batch)
 		slice_sql = psprintf("SELECT %s FROM %s AS t WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
 							 order, gdpr_relation_from(relid), lower.data,
 							 order, batch - 1);
-		gdpr_become_owner(relid, &saved);
 		if (SPI_execute_with_args(slice_sql, have_last ? key->nkeys : 0, types, values,
 								  NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_with_args failed");
-		gdpr_unbecome(&saved);
 		final = (SPI_processed == 0);
 		initStringInfo(&upper);
 		if (!final)
@@ -918,6 +976,7 @@ scrub_in_batches(Oid relid, int batch)
 				types[key->nkeys + c] = key->typids[c];
 				values[key->nkeys + c] = next[c];
 			}
+			SPI_freetuptable(SPI_tuptable);
 			appendStringInfo(&upper, "ROW(%s) OPERATOR(pg_catalog.<=) ROW(", order);
 			for (int c = 0; c < key->nkeys; c++)
 				appendStringInfo(&upper, "%s$%d", c > 0 ? ", " : "", key->nkeys + c + 1);
@@ -936,22 +995,34 @@ scrub_in_batches(Oid relid, int batch)
 		where = psprintf("(%s) AND (%s)", have_last ? lower.data : "true",
 						 upper.data);
 		{
-			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where, true,
-													   &params, NULL);
+			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where,
+													   GDPR_SKIP_JOIN, &params, NULL);
 
-			n = gdpr_anonymise_run(relid, NULL, sql, &params, false, false);
+			n = gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
 			total += n;
+			SPI_freetuptable(SPI_tuptable);
 			SPI_commit();
+			MemoryContextSwitchTo(outer);
 			if (final)
 				break;
 		}
 		for (int c = 0; c < key->nkeys; c++)
-			last[c] = next[c];
+		{
+			int16		typlen;
+			bool		typbyval;
+
+			get_typlenbyval(key->typids[c], &typlen, &typbyval);
+			if (have_last && !typbyval)
+				pfree(DatumGetPointer(last[c]));
+			last[c] = datumCopy(next[c], typbyval, typlen);
+		}
 		have_last = true;
 		ereport(NOTICE,
 				(errmsg("gdpr: %s: %lld rows anonymised so far",
 						relname, (long long) total)));
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(batchcxt);
 	return total;
 }
 

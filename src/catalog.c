@@ -27,6 +27,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "parser/parse_type.h"
+#include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -100,14 +102,7 @@ static uint64
 catalog_spi(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 			bool read_only)
 {
-	GdprIdentity saved;
-	int			rc;
-
-	gdpr_become(gdpr_extension_owner(), &saved);
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
-	gdpr_unbecome(&saved);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	(void) gdpr_owner_execute(NULL, sql, nargs, types, values, nulls, read_only, 0);
 	return SPI_processed;
 }
 
@@ -425,6 +420,40 @@ write_table_options(Oid relid, bool can_anonymise, List *export_fields, bool exp
 }
 
 /*
+ * warn_personal_key
+ *		Warn when a table's primary key looks like personal data (a text
+ *		column, or a column named like an e-mail address, phone number,
+ *		name or national identifier): its values are kept in gdpr.marker,
+ *		sent to the log database verbatim and copied into the unique
+ *		columns that the "default" and "email" methods derive from the key.
+ */
+static void
+warn_personal_key(GdprKey *key)
+{
+	static const char *const words[] = {
+		"mail", "phone", "name", "ssn", "passport", "iban", "tax", "national", NULL
+	};
+
+	for (int i = 0; i < key->nkeys; i++)
+	{
+		bool		suspect = TypeCategory(getBaseType(key->typids[i])) == TYPCATEGORY_STRING;
+
+		for (int w = 0; words[w] != NULL && !suspect; w++)
+			if (strstr(key->attnames[i], words[w]) != NULL)
+				suspect = true;
+		if (suspect)
+		{
+			ereport(WARNING,
+					(errmsg("the primary key of \"%s\" may hold personal data: column \"%s\"",
+							get_rel_name(key->relid), key->attnames[i]),
+					 errdetail("gdpr keeps key values in gdpr.marker, sends them verbatim to the log database, and the \"default\" and \"email\" methods copy them into unique columns."),
+					 errhint("Prefer a surrogate key (an integer or a uuid) for tables that hold personal data.")));
+			return;
+		}
+	}
+}
+
+/*
  * gdpr_catalog_register_table
  *		Register relid: its PII columns (method "default"), search fields,
  *		export columns and whether it may be anonymised, and attach the
@@ -445,7 +474,7 @@ gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 	Datum		values[1];
 
 	gdpr_check_table(relid, false);
-	(void) gdpr_key_lookup(relid, false);
+	warn_personal_key(gdpr_key_lookup(relid, false));
 	if (gdpr_catalog_get_table(relid) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),

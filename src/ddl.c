@@ -128,8 +128,6 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 Datum
 gdpr_sql_drop(PG_FUNCTION_ARGS)
 {
-	GdprIdentity saved;
-
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -139,16 +137,13 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 
 	gdpr_spi_connect();
-	gdpr_become(gdpr_extension_owner(), &saved);
-	if (SPI_execute("WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+	(void) gdpr_owner_execute(NULL, "WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"          WHERE object_type = 'table' AND objsubid = 0), "
 					"r AS (DELETE FROM gdpr.constraint_rule WHERE rel IN (SELECT objid FROM d)), "
 					"m AS (DELETE FROM gdpr.marker WHERE rel IN (SELECT objid FROM d)), "
 					"f AS (DELETE FROM gdpr.registered_field WHERE rel IN (SELECT objid FROM d)) "
 					"DELETE FROM gdpr.registered_table WHERE rel IN (SELECT objid FROM d)",
-					false, 0) < 0)
-		elog(ERROR, "SPI_execute failed");
-	gdpr_unbecome(&saved);
+							 0, NULL, NULL, NULL, false, 0);
 	gdpr_spi_finish();
 	PG_RETURN_NULL();
 }

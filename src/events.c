@@ -71,30 +71,12 @@ refresh_plans(void)
  * run_as_owner
  *		Execute a kept plan as the extension's owner.
  *
- * Only the user ID changes: the plans are fully qualified and contain no
- * user code, so no search_path pinning is needed on this hot path.
+ * Through gdpr_owner_execute, the one way gdpr writes its own tables.
  */
 static void
 run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	volatile int rc = 0;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(gdpr_extension_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		rc = SPI_execute_plan(plan, values, nulls, false, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	(void) gdpr_owner_execute(plan, NULL, 0, NULL, values, nulls, false, 0);
 }
 
 /*

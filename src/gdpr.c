@@ -39,6 +39,7 @@ _PG_init(void)
 	gdpr_define_gucs();
 	gdpr_declare_init();
 	gdpr_util_init();
+	gdpr_identity_init();
 	gdpr_catalog_init();
 	gdpr_trigger_init();
 

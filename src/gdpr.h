@@ -64,23 +64,10 @@ extern char *gdpr_source(void);
  * ------------------------------------------------------------------------
  */
 
-/* saved identity while running SQL as another role */
-typedef struct GdprIdentity
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-} GdprIdentity;
-
 /* true while gdpr.rerun() applies logged events: nothing is queued then */
 extern bool gdpr_replaying;
 
-extern Oid	gdpr_extension_owner(void);
 extern Oid	gdpr_schema_oid(void);
-extern Oid	gdpr_table_owner(Oid relid);
-extern void gdpr_become(Oid userid, GdprIdentity *saved);
-extern void gdpr_become_owner(Oid relid, GdprIdentity *saved);
-extern void gdpr_unbecome(GdprIdentity *saved);
 extern char *gdpr_relation_name(Oid relid);
 extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
@@ -93,6 +80,29 @@ extern int	gdpr_plan_for_lookups(void);
 extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
+
+/* ------------------------------------------------------------------------
+ * identity.c: every identity switch
+ * ------------------------------------------------------------------------
+ */
+
+/* saved identity while running SQL as another role */
+typedef struct GdprIdentity
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} GdprIdentity;
+
+extern void gdpr_identity_init(void);
+extern Oid	gdpr_extension_owner(void);
+extern Oid	gdpr_table_owner(Oid relid);
+extern void gdpr_become_extension_owner(GdprIdentity *saved);
+extern void gdpr_become_table_owner(Oid relid, GdprIdentity *saved);
+extern void gdpr_unbecome(GdprIdentity *saved);
+extern int	gdpr_owner_execute(SPIPlanPtr plan, const char *sql, int nargs, Oid *types,
+							   Datum *values, const char *nulls, bool read_only,
+							   long tcount);
 
 /* ------------------------------------------------------------------------
  * keys.c: primary keys and their canonical text
@@ -192,19 +202,32 @@ typedef struct GdprParams
 extern char *gdpr_method_validate(Relation rel, const char *attname,
 								  const char *method, const char *argument);
 extern char *gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
-							  const char *alias, GdprParams *params);
+							  const char *alias);
 extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull);
 
 /* ------------------------------------------------------------------------
  * anonymise.c
  * ------------------------------------------------------------------------
  */
+/* how an anonymisation statement leaves out rows already marked */
+typedef enum GdprSkipMarked
+{
+	GDPR_SKIP_NONE,				/* it does not: forced */
+	GDPR_SKIP_JOIN,				/* an anti-join, for statements over many rows */
+	GDPR_SKIP_PROBE				/* an index probe per row, for rows named by key */
+} GdprSkipMarked;
+
 extern char *gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 									  const char *from, const char *where,
-									  bool skip_marked, GdprParams *params,
+									  GdprSkipMarked skip_marked, GdprParams *params,
 									  const char *extra_set);
 extern uint64 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql,
-								 GdprParams *params, bool queue_event, bool force);
+								 GdprParams *params, bool queue_event, bool force,
+								 bool as_owner);
+extern bool gdpr_row_exists(Oid relid, GdprKey *key, Datum *values);
+extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum *values,
+							   const char *keytext, bool force, bool as_owner);
+extern GdprTable *gdpr_registered_table(Oid relid);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
 extern void gdpr_anonymise_invalidate(Oid relid);

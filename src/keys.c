@@ -222,6 +222,13 @@ gdpr_key_lookup(Oid relid, bool missing_ok)
 	entry = hash_search(key_cache, &relid, HASH_ENTER, &found);
 	if (!found || !entry->valid)
 	{
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		{
+			(void) hash_search(key_cache, &relid, HASH_REMOVE, NULL);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", relid)));
+		}
 		entry->valid = false;
 		entry->key = build_key(relid);
 		entry->valid = true;

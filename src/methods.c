@@ -28,6 +28,7 @@
 #include "lib/stringinfo.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
+#include "parser/parse_func.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -53,6 +54,8 @@ typedef struct ColumnInfo
 	bool		unique;			/* under a UNIQUE constraint or index */
 	bool		nulls_not_distinct; /* ... that treats NULLs as equal */
 	int			width;			/* character limit, -1 if none */
+	char		generated;		/* attgenerated */
+	char		identity;		/* attidentity */
 } ColumnInfo;
 
 static char *get_typ_typname(Oid typid);
@@ -176,6 +179,8 @@ describe_column(Relation rel, const char *attname, ColumnInfo *ci)
 		ci->category = typcategory;
 	}
 	ci->notnull = att->attnotnull;
+	ci->generated = att->attgenerated;
+	ci->identity = att->attidentity;
 	column_uniqueness(rel, attnum, &ci->unique, &ci->nulls_not_distinct);
 	ci->width = -1;
 	if ((ci->basetypid == VARCHAROID || ci->basetypid == BPCHAROID) &&
@@ -324,9 +329,12 @@ resolve_function(ColumnInfo *ci, const char *argument)
 		funcid = DatumGetObjectId(DirectFunctionCall1(regprocin,
 													  CStringGetDatum(argument)));
 
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	tup = OidIsValid(funcid) ? SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid)) : NULL;
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", funcid);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function \"%s\" does not exist", argument),
+				 errhint("Name the function by its schema-qualified name or signature.")));
 	proc = (Form_pg_proc) GETSTRUCT(tup);
 
 	ok = (proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
@@ -385,6 +393,18 @@ gdpr_method_validate(Relation rel, const char *attname, const char *method,
 				 errmsg("column \"%s\" of relation \"%s\" is part of its primary key",
 						attname, ci.relname),
 				 errdetail("Key columns identify the row and cannot be anonymised.")));
+	if (ci.generated != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
+						attname, ci.relname),
+				 errdetail("A generated column cannot be written; anonymise the columns it is computed from.")));
+	if (ci.identity != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+				 errmsg("column \"%s\" of relation \"%s\" is an identity column",
+						attname, ci.relname),
+				 errdetail("Identity columns hold generated numbers, not personal data, and cannot be anonymised.")));
 
 	if (strcmp(method, "value") == 0 || strcmp(method, "function") == 0)
 	{
@@ -498,16 +518,30 @@ gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull)
 }
 
 /*
+ * stored_function
+ *		The function named by a stored "function" argument (a
+ *		schema-qualified signature, so search_path plays no part), or an
+ *		error when it is gone.
+ */
+static Oid
+stored_function(const char *signature, const char *attname)
+{
+	/* an error naming the signature (42883) when the function is gone */
+	return DatumGetObjectId(DirectFunctionCall1(regprocedurein,
+												CStringGetDatum(signature)));
+}
+
+/*
  * gdpr_method_expr
  *		The SQL expression that the column of field is set to, for the row
  *		named by alias.
  *
- * Constants given by users are passed as parameters (added to params).
+ * Constants given by users are quoted literals, so a statement needs no
+ * parameter for them however many columns it sets.
  * Returns palloc'd SQL text; "DEFAULT" for column_default.
  */
 char *
-gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
-				 const char *alias, GdprParams *params)
+gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field, const char *alias)
 {
 	ColumnInfo	ci;
 	const char *method = field->method;
@@ -524,12 +558,8 @@ gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
 	if (strcmp(method, "column_default") == 0)
 		return pstrdup("DEFAULT");
 	if (strcmp(method, "value") == 0)
-	{
-		int			n = gdpr_params_add(params, TEXTOID,
-										CStringGetTextDatum(field->argument), false);
-
-		return psprintf("CAST(CAST($%d AS pg_catalog.text) AS %s)", n, coltype);
-	}
+		return psprintf("CAST(CAST(%s AS pg_catalog.text) AS %s)",
+						quote_literal_cstr(field->argument), coltype);
 	if (strcmp(method, "blank") == 0)
 		return psprintf("CAST('%s' AS %s)", is_text_column(&ci) ? "" : "{}", coltype);
 	if (strcmp(method, "hash") == 0)
@@ -544,14 +574,25 @@ gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
 						coltype);
 	if (strcmp(method, "function") == 0)
 	{
-		Oid			funcid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
-																  CStringGetDatum(field->argument)));
+		Oid			funcid = stored_function(field->argument, ci.attname);
 		char	   *fname = quote_qualified_identifier(get_namespace_name(get_func_namespace(funcid)),
 													   get_func_name(funcid));
+		Oid		   *argtypes;
+		int			nargs;
+		char	   *arg0;
 
-		if (get_func_nargs(funcid) == 2)
-			return psprintf("%s(%s, %s)", fname, col, gdpr_key_text_expr(key, alias));
-		return psprintf("%s(%s)", fname, col);
+		/*
+		 * The arguments are cast to the function's declared types, so that
+		 * the call resolves to this function, an exact match, and never to
+		 * an overload created later (for a domain-typed column, say).
+		 */
+		(void) get_func_signature(funcid, &argtypes, &nargs);
+		arg0 = psprintf("CAST(%s AS %s)", col,
+						format_type_extended(argtypes[0], -1, FORMAT_TYPE_FORCE_QUALIFY));
+		if (nargs == 2)
+			return psprintf("CAST(%s(%s, CAST(%s AS pg_catalog.text)) AS %s)", fname, arg0,
+							gdpr_key_text_expr(key, alias), coltype);
+		return psprintf("CAST(%s(%s) AS %s)", fname, arg0, coltype);
 	}
 
 	/* "default" */

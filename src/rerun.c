@@ -13,6 +13,15 @@
  * new events.  The mark then moves to the last event considered, so a
  * second run lists nothing and rows created later are never touched.
  *
+ * The log database is input from outside: any role that can insert into
+ * it can write events.  Each event is validated before it is acted on
+ * (a known kind, a schema-qualified registered user table, a key that
+ * parses), is applied in a subtransaction of its own so that one bad event
+ * never stops the rest, and only events whose ids the log database itself
+ * allocated are considered, so that a forged id cannot move the mark past
+ * events not yet replayed.  Replayed changes run as the table's owner
+ * (identity.c), after checking that the caller may make them.
+ *
  * rerun takes the same advisory lock as shipping: two reruns, or a rerun and
  * the worker, never work on the same database at once.
  *
@@ -25,6 +34,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -32,9 +43,11 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/regproc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
@@ -46,17 +59,6 @@ PG_FUNCTION_INFO_V1(gdpr_rerun);
 /* events read from the log database per remote query */
 #define RERUN_CHUNK		10000
 
-/* the SQL-level functions rerun applies events with */
-typedef struct RerunFunctions
-{
-	FmgrInfo	key_exists;		/* gdpr.key_exists(regclass, text) */
-	FmgrInfo	delete_key;		/* gdpr.delete_key(regclass, text) */
-	FmgrInfo	is_anonymised;	/* gdpr.is_anonymised(regclass, text) */
-	FmgrInfo	anonymise;		/* gdpr.anonymise(regclass, text, boolean) */
-	List	   *anonymisable;	/* OIDs of tables that may be anonymised */
-	List	   *not_anonymisable;	/* OIDs of tables that may not */
-} RerunFunctions;
-
 /* one event read from the log */
 typedef struct RerunEvent
 {
@@ -66,45 +68,12 @@ typedef struct RerunEvent
 	char	   *key;
 } RerunEvent;
 
-/*
- * lookup_function
- *		Prepare a call of gdpr.<name>(argtypes) through fmgr.
- *
- * The call goes through the function's own SET search_path (fmgr's
- * security-definer path); fn_expr is filled in so that the C function sees
- * its declared argument types, as it would when called from SQL.  The
- * caller's EXECUTE privilege on these internal functions is not required:
- * whoever may run gdpr.rerun() may replay the log.
- */
-static void
-lookup_function(FmgrInfo *finfo, const char *name, int nargs, Oid *argtypes)
+/* where the results go: the tuplestore outlives every subtransaction */
+typedef struct RerunOutput
 {
-	List	   *names = list_make2(makeString(GDPR_SCHEMA_NAME), makeString(pstrdup(name)));
-	Oid			funcid = LookupFuncName(names, nargs, argtypes, false);
-	List	   *args = NIL;
-
-	for (int i = 0; i < nargs; i++)
-		args = lappend(args, makeNullConst(argtypes[i], -1, InvalidOid));
-
-	fmgr_info(funcid, finfo);
-	finfo->fn_expr = (Node *) makeFuncExpr(funcid, BOOLOID, args, InvalidOid,
-										   InvalidOid, COERCE_EXPLICIT_CALL);
-}
-
-/*
- * call_bool
- *		Call a prepared gdpr function with (rel, key[, false]); returns its
- *		boolean result.  A NULL result is an internal error.
- */
-static bool
-call_bool(FmgrInfo *finfo, Oid relid, text *key)
-{
-	if (finfo->fn_nargs == 3)
-		return DatumGetBool(FunctionCall3(finfo, ObjectIdGetDatum(relid),
-										  PointerGetDatum(key), BoolGetDatum(false)));
-	return DatumGetBool(FunctionCall2(finfo, ObjectIdGetDatum(relid),
-									  PointerGetDatum(key)));
-}
+	ReturnSetInfo *rsinfo;
+	ResourceOwner owner;		/* the call's resource owner */
+} RerunOutput;
 
 /*
  * resolve_table
@@ -112,7 +81,8 @@ call_bool(FmgrInfo *finfo, Oid relid, text *key)
  *		no such table exists (any more).
  *
  * The log writes names with quote_qualified_identifier, so search_path
- * plays no part; a name that does not even parse is treated as missing.
+ * plays no part: a name that is not schema-qualified is malformed, as is
+ * one that does not parse (errors of the parser propagate).
  */
 static Oid
 resolve_table(const char *table_name)
@@ -120,138 +90,216 @@ resolve_table(const char *table_name)
 	List	   *names;
 
 	if (!SplitIdentifierString(pstrdup(table_name), '.', &names) ||
-		list_length(names) < 1 || list_length(names) > 3)
-		return InvalidOid;
-	names = gdpr_string_to_qualified_name_list(table_name);
-	return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+		list_length(names) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid table name in the log: \"%s\"", table_name),
+				 errdetail("gdpr logs schema-qualified table names.")));
+	return RangeVarGetRelid(makeRangeVar(linitial(names), lsecond(names), -1),
+							NoLock, true);
 }
 
 /*
- * can_anonymise
- *		Whether relid is registered with can_anonymise, cached for the call.
- *
- * The answer is remembered in fn, allocated in the function's call context.
+ * replayable_table
+ *		Whether relid is a table replay may change: a registered user table,
+ *		never gdpr's own tables, a system catalog or a temporary table.
  */
-static bool
-can_anonymise(RerunFunctions *fn, Oid relid, MemoryContext callcxt)
+static GdprTable *
+replayable_table(Oid relid)
 {
-	GdprIdentity saved;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1];
-	bool		result = false;
-	int			ret;
-	MemoryContext old;
+	Oid			nsp = get_rel_namespace(relid);
+	char		relkind = get_rel_relkind(relid);
 
-	if (list_member_oid(fn->anonymisable, relid))
-		return true;
-	if (list_member_oid(fn->not_anonymisable, relid))
-		return false;
-
-	args[0] = ObjectIdGetDatum(relid);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	gdpr_become(gdpr_extension_owner(), &saved);
-	ret = SPI_execute_with_args("SELECT can_anonymise FROM gdpr.registered_table"
-								" WHERE rel = $1::regclass",
-								1, argtypes, args, NULL, true, 1);
-	gdpr_unbecome(&saved);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		result = !isnull && DatumGetBool(d);
-	}
-	SPI_finish();
-
-	old = MemoryContextSwitchTo(callcxt);
-	if (result)
-		fn->anonymisable = lappend_oid(fn->anonymisable, relid);
-	else
-		fn->not_anonymisable = lappend_oid(fn->not_anonymisable, relid);
-	MemoryContextSwitchTo(old);
-	return result;
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) || isAnyTempNamespace(nsp) ||
+		nsp == gdpr_schema_oid() ||
+		(relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE))
+		return NULL;
+	return gdpr_catalog_get_table(relid);
 }
 
 /*
  * apply_event
- *		Apply (or, in a dry run, judge) one logged event.
+ *		Apply one logged event; returns its outcome.
  *
- * Returns the outcome: "applied", "missing" (no such table or row),
- * "already" (already anonymised) or "skipped" (an anonymise event for a
- * table that is not registered or does not allow anonymisation).  Errors of
- * the functions applying it (a foreign key refusing the delete, say)
- * propagate.
+ * "invalid" (malformed: an unknown kind, a table name or key that does not
+ * parse), "skipped" (a table that is not registered, gdpr's or the
+ * system's, or an anonymise event of a table that may not be anonymised),
+ * "missing" (no such table or row), "already" (already anonymised),
+ * "applied".  *validated is set once the event has been found well-formed,
+ * so that an error after it counts as "failed", not "invalid".
+ *
+ * The caller must be allowed to DELETE (UPDATE) the table, as for a plain
+ * statement; the change itself then runs as the table's owner, under a
+ * restricted operation with the owner's search_path (identity.c), so that
+ * the owner's triggers run with the owner's rights, never the replaying
+ * role's.
  */
 static const char *
-apply_event(RerunFunctions *fn, RerunEvent *ev, bool dry_run, MemoryContext callcxt)
+apply_event(RerunEvent *ev, volatile bool *validated)
 {
-	Oid			relid = resolve_table(ev->table_name);
-	text	   *key = cstring_to_text(ev->key);
-
-	if (!OidIsValid(relid))
-		return "missing";
+	bool		is_delete;
+	Oid			relid;
+	GdprTable  *table;
+	GdprKey    *key;
+	Datum		values[INDEX_MAX_KEYS];
+	char	   *keytext;
+	AclResult	aclresult;
+	GdprIdentity saved;
+	const char *outcome;
 
 	if (strcmp(ev->kind, "delete") == 0)
-	{
-		if (!call_bool(&fn->key_exists, relid, key))
-			return "missing";
-		if (dry_run)
-			return "applied";
-		return call_bool(&fn->delete_key, relid, key) ? "applied" : "missing";
-	}
+		is_delete = true;
 	else if (strcmp(ev->kind, "anonymise") == 0)
-	{
-		if (!can_anonymise(fn, relid, callcxt))
-			return "skipped";
-		if (!call_bool(&fn->key_exists, relid, key))
-			return "missing";
-		if (call_bool(&fn->is_anonymised, relid, key))
-			return "already";
-		if (dry_run)
-			return "applied";
-		return call_bool(&fn->anonymise, relid, key) ? "applied" : "already";
-	}
+		is_delete = false;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("unrecognized event kind \"%s\"", ev->kind)));
 
-	ereport(ERROR,
-			errcode(ERRCODE_DATA_CORRUPTED),
-			errmsg("unrecognized gdpr log event kind \"%s\"", ev->kind),
-			errdetail("The event has id " INT64_FORMAT " in the log database.", ev->id));
-	return NULL;				/* keep the compiler quiet */
+	relid = resolve_table(ev->table_name);
+	if (!OidIsValid(relid))
+	{
+		ereport(WARNING,
+				(errmsg("table %s of log event " INT64_FORMAT " does not exist",
+						ev->table_name, ev->id),
+				 errdetail("Its %s of key \"%s\" is not replayed.", ev->kind, ev->key),
+				 errhint("If the table was renamed after the backup was taken, rename it "
+						 "to its logged name and run gdpr.rerun() again before the "
+						 "database takes writes.")));
+		return "missing";
+	}
+	table = replayable_table(relid);
+	if (table == NULL || (!is_delete && !table->can_anonymise))
+		return "skipped";
+	key = gdpr_key_lookup(relid, true);
+	if (key == NULL)
+		return "skipped";
+	keytext = gdpr_key_parse(key, ev->key, values);
+	*validated = true;
+
+	aclresult = pg_class_aclcheck(relid, GetUserId(), is_delete ? ACL_DELETE : ACL_UPDATE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+
+	gdpr_spi_connect();
+	gdpr_become_table_owner(relid, &saved);
+	if (!gdpr_row_exists(relid, key, values))
+		outcome = "missing";
+	else if (is_delete)
+	{
+		char	   *sql = psprintf("DELETE FROM %s AS t WHERE %s",
+								   gdpr_relation_from(relid),
+								   gdpr_key_match_clause(key, "t", 1));
+
+		if (SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL,
+								  false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed");
+		outcome = SPI_processed > 0 ? "applied" : "missing";
+	}
+	else
+		outcome = gdpr_anonymise_row(relid, table, key, values, keytext, false, false) ?
+			"applied" : "already";
+	gdpr_unbecome(&saved);
+	gdpr_spi_finish();
+	return outcome;
+}
+
+/*
+ * must_propagate
+ *		Errors that end the whole replay rather than one event: a cancel,
+ *		and the transaction rollback class (deadlock, serialization
+ *		failure), which the caller should retry whole.
+ */
+static bool
+must_propagate(ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK ||
+		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN;
+}
+
+/*
+ * apply_in_subtransaction
+ *		Apply one event in a subtransaction of its own, so that one bad
+ *		event never stops the rest: an error rolls back that event only,
+ *		gives it the outcome "invalid" (before it was found well-formed)
+ *		or "failed", and is reported as a WARNING.
+ */
+static const char *
+apply_in_subtransaction(RerunEvent *ev)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool validated = false;
+	const char *volatile outcome = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		outcome = apply_event(ev, &validated);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (must_propagate(edata))
+			ReThrowError(edata);
+		outcome = validated ? "failed" : "invalid";
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("log event " INT64_FORMAT " (%s of %s, key \"%s\") was not replayed: %s",
+						ev->id, ev->kind, ev->table_name, ev->key, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return outcome;
 }
 
 /*
  * fetch_events
- *		Read the next chunk of this source's events above after_id, in log
- *		order, into palloc'd RerunEvents.
+ *		Read the next chunk of this source's events above after_id and up
+ *		to limit_id, in log order, into palloc'd RerunEvents.
  *
  * Returns the number read (*events set); the PGresult is cleared on every
  * path.
  */
 static int
-fetch_events(PGconn *conn, const char *source, int64 after_id, RerunEvent **events)
+fetch_events(PGconn *conn, const char *source, int64 after_id, int64 limit_id,
+			 RerunEvent **events)
 {
 	char		after[32];
+	char		upto[32];
 	char		limit[32];
-	const char *params[3];
+	const char *params[4];
 	PGresult   *volatile res = NULL;
 	volatile int n = 0;
 
 	snprintf(after, sizeof(after), INT64_FORMAT, after_id);
+	snprintf(upto, sizeof(upto), INT64_FORMAT, limit_id);
 	snprintf(limit, sizeof(limit), "%d", RERUN_CHUNK);
 	params[0] = source;
 	params[1] = after;
 	params[2] = limit;
+	params[3] = upto;
 
 	PG_TRY();
 	{
 		res = gdpr_shipper_exec(conn,
 								"SELECT id, kind, table_name, key FROM gdpr_log.event"
-								" WHERE source = $1 AND id > $2::bigint"
+								" WHERE source = $1 AND id > $2::bigint AND id <= $4::bigint"
 								" ORDER BY id LIMIT $3::integer",
-								3, params, PGRES_TUPLES_OK,
+								4, params, PGRES_TUPLES_OK,
 								"reading the log events to replay");
 		n = PQntuples(res);
 		*events = palloc(sizeof(RerunEvent) * Max(n, 1));
@@ -273,27 +321,119 @@ fetch_events(PGconn *conn, const char *source, int64 after_id, RerunEvent **even
 }
 
 /*
+ * allocated_limit
+ *		The highest id the log database has allocated: the last value of
+ *		the identity sequence of gdpr_log.event.id.
+ *
+ * An event above it was written with an explicit id (OVERRIDING SYSTEM
+ * VALUE), not by a shipper: replaying it would move the mark past every
+ * event logged after it.  Such events are ignored, with a WARNING.
+ */
+static int64
+allocated_limit(PGconn *conn, const char *source)
+{
+	PGresult   *res;
+	int64		limit;
+	int64		forged;
+	const char *params[1];
+
+	params[0] = source;
+	/* nothing between the query and PQclear can throw */
+	res = gdpr_shipper_exec(conn,
+							"WITH l AS (SELECT pg_catalog.coalesce(pg_catalog.pg_sequence_last_value("
+							"  pg_catalog.pg_get_serial_sequence('gdpr_log.event', 'id')::pg_catalog.regclass),"
+							"  0) AS last)"
+							" SELECT l.last, (SELECT pg_catalog.count(*) FROM gdpr_log.event e"
+							"                 WHERE e.source = $1 AND e.id > l.last) FROM l",
+							1, params, PGRES_TUPLES_OK,
+							"reading the log's id sequence");
+	limit = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+	forged = strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+
+	if (forged > 0)
+		ereport(WARNING,
+				(errmsg("the log database holds " INT64_FORMAT " events of source \"%s\" with ids it never allocated",
+						forged, source),
+				 errdetail("Events above id " INT64_FORMAT " were written with explicit ids and are not replayed.",
+						   limit),
+				 errhint("Find out who wrote them: every role that can insert into gdpr_log.event can forge events.")));
+	return limit;
+}
+
+/*
  * store_mark
  *		Set gdpr.state.reflected_id, as the extension's owner.
  */
 static void
 store_mark(int64 mark)
 {
-	GdprIdentity saved;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1];
-	int			ret;
 
 	args[0] = Int64GetDatum(mark);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	gdpr_become(gdpr_extension_owner(), &saved);
-	ret = SPI_execute_with_args("UPDATE gdpr.state SET reflected_id = $1 WHERE singleton",
-								1, argtypes, args, NULL, false, 0);
-	gdpr_unbecome(&saved);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL, "UPDATE gdpr.state SET reflected_id = $1 WHERE singleton",
+							  1, argtypes, args, NULL, false, 0);
+	gdpr_spi_finish();
+}
+
+/*
+ * put_result
+ *		Add one row to the result, under the call's resource owner: the
+ *		tuplestore may spill to a temporary file, which must outlive the
+ *		subtransactions of the replay.
+ */
+static void
+put_result(RerunOutput *out, RerunEvent *ev, const char *outcome)
+{
+	Datum		values[5];
+	bool		nulls[5] = {0};
+	ResourceOwner save = CurrentResourceOwner;
+
+	values[0] = Int64GetDatum(ev->id);
+	values[1] = CStringGetTextDatum(ev->kind);
+	values[2] = CStringGetTextDatum(ev->table_name);
+	values[3] = CStringGetTextDatum(ev->key);
+	values[4] = CStringGetTextDatum(outcome);
+	CurrentResourceOwner = out->owner;
+	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values, nulls);
+	CurrentResourceOwner = save;
+}
+
+/*
+ * replay
+ *		Fetch and apply (or judge) every event above mark; returns the id of
+ *		the last one considered.
+ */
+static int64
+replay(PGconn *conn, const char *source, int64 mark, RerunOutput *out)
+{
+	int64		last = mark;
+	int64		limit = allocated_limit(conn, source);
+	MemoryContext chunkcxt;
+	MemoryContext old;
+	int			n;
+
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr rerun chunk",
+									 ALLOCSET_DEFAULT_SIZES);
+	do
+	{
+		RerunEvent *events;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(chunkcxt);
+		old = MemoryContextSwitchTo(chunkcxt);
+		n = fetch_events(conn, source, last, limit, &events);
+		for (int i = 0; i < n; i++)
+		{
+			put_result(out, &events[i], apply_in_subtransaction(&events[i]));
+			last = events[i].id;
+		}
+		MemoryContextSwitchTo(old);
+	} while (n == RERUN_CHUNK);
+	MemoryContextDelete(chunkcxt);
+	return last;
 }
 
 /*
@@ -304,39 +444,33 @@ store_mark(int64 mark)
  *
  * Lists, and unless dry_run applies, every event of this source in the log
  * database above gdpr.state.reflected_id, in log order; then moves the mark
- * to the last one.  Serialised with the worker and other reruns by the
- * shipping advisory lock (waits for it); the state row is locked too, so
- * that under REPEATABLE READ a concurrent rerun is a serialization failure,
- * never a second application.  An empty gdpr.log_conninfo, an unreachable
- * log database or a failure while applying is an ERROR, and the caller's
- * transaction then keeps nothing of the replay.
+ * to the last one.  Each event is applied in a subtransaction of its own
+ * (apply_in_subtransaction).  A dry run does the same work inside one more
+ * subtransaction that it rolls back at the end, so its outcomes are those
+ * the real run would give, an event seeing the effects of those before it.
+ *
+ * Serialised with the worker and other reruns by the shipping advisory
+ * lock (waits for it); the state row is locked too, so that under
+ * REPEATABLE READ a concurrent rerun is a serialization failure, never a
+ * second application.  An empty gdpr.log_conninfo or an unreachable log
+ * database is an ERROR.
  */
 Datum
 gdpr_rerun(PG_FUNCTION_ARGS)
 {
 	bool		dry_run = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
-	ReturnSetInfo *rsinfo;
 	PGconn	   *volatile conn = NULL;
 	char	   *source;
 	int64		mark;
 	volatile int64 last = 0;
-	RerunFunctions fn;
 	bool		saved_replaying = gdpr_replaying;
-	Oid			argtypes[3] = {REGCLASSOID, TEXTOID, BOOLOID};
-	MemoryContext chunkcxt;
-	MemoryContext callcxt = CurrentMemoryContext;
+	RerunOutput out;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	gdpr_shipper_require_conninfo();
-	fn.anonymisable = NIL;
-	fn.not_anonymisable = NIL;
-
 	InitMaterializedSRF(fcinfo, 0);
-	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	lookup_function(&fn.key_exists, "key_exists", 2, argtypes);
-	lookup_function(&fn.delete_key, "delete_key", 2, argtypes);
-	lookup_function(&fn.is_anonymised, "is_anonymised", 2, argtypes);
-	lookup_function(&fn.anonymise, "anonymise", 3, argtypes);
+	out.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	out.owner = CurrentResourceOwner;
 
 	source = gdpr_source();
 	gdpr_shipper_lock(true);
@@ -345,46 +479,22 @@ gdpr_rerun(PG_FUNCTION_ARGS)
 
 	conn = gdpr_shipper_connect_or_error();
 
-	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr rerun chunk",
-									 ALLOCSET_DEFAULT_SIZES);
-
 	PG_TRY();
 	{
 		if (gdpr_shipper_log_table_exists(conn))
 		{
-			int			n;
-
-			do
+			gdpr_replaying = true;
+			if (dry_run)
 			{
-				RerunEvent *events;
-				MemoryContext old;
-
-				CHECK_FOR_INTERRUPTS();
-				MemoryContextReset(chunkcxt);
-				old = MemoryContextSwitchTo(chunkcxt);
-				n = fetch_events(conn, source, last, &events);
-
-				gdpr_replaying = true;
-				for (int i = 0; i < n; i++)
-				{
-					Datum		values[5];
-					bool		nulls[5] = {false, false, false, false, false};
-					const char *outcome;
-
-					outcome = apply_event(&fn, &events[i], dry_run, callcxt);
-
-					values[0] = Int64GetDatum(events[i].id);
-					values[1] = CStringGetTextDatum(events[i].kind);
-					values[2] = CStringGetTextDatum(events[i].table_name);
-					values[3] = CStringGetTextDatum(events[i].key);
-					values[4] = CStringGetTextDatum(outcome);
-					tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-										 values, nulls);
-					last = events[i].id;
-				}
-				gdpr_replaying = saved_replaying;
-				MemoryContextSwitchTo(old);
-			} while (n == RERUN_CHUNK);
+				BeginInternalSubTransaction(NULL);
+				MemoryContextSwitchTo(cxt);
+				last = replay(conn, source, mark, &out);
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = out.owner;
+			}
+			else
+				last = replay(conn, source, mark, &out);
 		}
 	}
 	PG_FINALLY();

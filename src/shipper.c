@@ -349,12 +349,9 @@ static uint64
 run_local(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		  int expected)
 {
-	GdprIdentity saved;
 	int			ret;
 
-	gdpr_become(gdpr_extension_owner(), &saved);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
-	gdpr_unbecome(&saved);
+	ret = gdpr_owner_execute(NULL, sql, nargs, argtypes, values, NULL, false, 0);
 	if (ret != expected)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	return SPI_processed;

@@ -28,23 +28,28 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -140,17 +145,12 @@ gdpr_trigger_init(void)
 static void
 run_ddl(const char *sql)
 {
-	GdprIdentity saved;
-	int			rc;
-
 	gdpr_spi_connect();
-	gdpr_become(gdpr_extension_owner(), &saved);
-	rc = SPI_execute(sql, false, 0);
-	gdpr_unbecome(&saved);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	(void) gdpr_owner_execute(NULL, sql, 0, NULL, NULL, NULL, false, 0);
 	gdpr_spi_finish();
 }
+
+static bool has_own_trigger(Oid relid, const char *name, bool refuse_foreign);
 
 /*
  * drop_trigger
@@ -160,9 +160,71 @@ run_ddl(const char *sql)
 static void
 drop_trigger(Oid relid, const char *name)
 {
-	if (OidIsValid(get_trigger_oid(relid, name, true)))
+	if (has_own_trigger(relid, name, false))
 		run_ddl(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
 						 gdpr_relation_name(relid)));
+}
+
+/*
+ * trigger_function
+ *		The OID of the gdpr function a trigger of that name must call.
+ */
+static Oid
+trigger_function(const char *name)
+{
+	const char *fname;
+
+	if (strcmp(name, GDPR_DELETE_TRIGGER) == 0)
+		fname = "log_delete";
+	else if (strcmp(name, GDPR_TRUNCATE_TRIGGER) == 0)
+		fname = "log_truncate";
+	else if (strcmp(name, GDPR_ODA_TRIGGER) == 0)
+		fname = "on_delete_anonymise_trigger";
+	else
+		fname = "on_delete_anonymise_rows";
+	return LookupFuncName(list_make2(makeString(GDPR_SCHEMA_NAME), makeString((char *) fname)),
+						  0, NULL, false);
+}
+
+/*
+ * has_own_trigger
+ *		Whether relid has gdpr's trigger of that name: recognised by the
+ *		function it calls, never by its name alone.
+ *
+ * A user trigger that happens to bear the name is left alone; with
+ * refuse_foreign it is an error (gdpr could not put its own trigger there,
+ * and a table that silently lacked it would lose its delete log or its ON
+ * DELETE ANONYMISE rule).
+ */
+static bool
+has_own_trigger(Oid relid, const char *name, bool refuse_foreign)
+{
+	Oid			trigoid = get_trigger_oid(relid, name, true);
+	Relation	tgrel;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		own = false;
+
+	if (!OidIsValid(trigoid))
+		return false;
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		own = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid == trigger_function(name);
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+	if (!own && refuse_foreign)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("trigger \"%s\" on table \"%s\" is not gdpr's",
+						name, get_rel_name(relid)),
+				 errdetail("gdpr needs a trigger of that name calling gdpr's own function."),
+				 errhint("Rename or drop that trigger, then try again.")));
+	return own;
 }
 
 /*
@@ -195,7 +257,7 @@ attach_truncate_triggers(Oid relid)
 	ListCell   *lc;
 
 	foreach(lc, leaf_tables(relid))
-		if (!OidIsValid(get_trigger_oid(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true)))
+		if (!has_own_trigger(lfirst_oid(lc), GDPR_TRUNCATE_TRIGGER, true))
 			run_ddl(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s "
 							 "FOR EACH STATEMENT EXECUTE FUNCTION gdpr.log_truncate()",
 							 GDPR_TRUNCATE_TRIGGER, gdpr_relation_name(lfirst_oid(lc))));
@@ -211,7 +273,7 @@ void
 gdpr_trigger_attach(Oid relid)
 {
 	/* a partition of a registered table has a clone of the row trigger */
-	if (!OidIsValid(get_trigger_oid(relid, GDPR_DELETE_TRIGGER, true)))
+	if (!has_own_trigger(relid, GDPR_DELETE_TRIGGER, true))
 		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
 						 "FOR EACH ROW EXECUTE FUNCTION gdpr.log_delete()",
 						 GDPR_DELETE_TRIGGER, gdpr_relation_name(relid)));
@@ -411,7 +473,7 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	 * kept plan for the per-row form, made while gdpr.marker looked empty,
 	 * could read every marker of the child for each deleted row.
 	 */
-	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, true, &rule->params,
+	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN, &rule->params,
 								   clear.data);
 	rule->sql = MemoryContextStrdup(CacheMemoryContext, sql);
 	old = MemoryContextSwitchTo(CacheMemoryContext);
@@ -432,7 +494,6 @@ load_rules(Oid relid)
 {
 	List	   *targets = list_make1_oid(relid);
 	List	   *result = NIL;
-	GdprIdentity saved;
 	Oid			types[1] = {OIDARRAYOID};
 	Datum		values[1];
 	Datum	   *elems;
@@ -448,16 +509,13 @@ load_rules(Oid relid)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
-	gdpr_become(gdpr_extension_owner(), &saved);
-	if (SPI_execute_with_args("SELECT r.rel::pg_catalog.oid, c.oid "
+	(void) gdpr_owner_execute(NULL, "SELECT r.rel::pg_catalog.oid, c.oid "
 							  "FROM gdpr.constraint_rule r "
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
 							  "ORDER BY r.rel, r.constraint_name",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	gdpr_unbecome(&saved);
+							  1, types, values, NULL, false, 0);
 	nrules = SPI_processed;
 	for (uint64 i = 0; i < nrules; i++)
 	{
@@ -594,7 +652,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
-		gdpr_become_owner(relid, &saved);
+		gdpr_become_table_owner(relid, &saved);
 		portal = SPI_cursor_open_with_args(NULL,
 										   psprintf("SELECT %s FROM ONLY %s AS t",
 													gdpr_key_text_expr(key, "t"),
@@ -673,7 +731,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 		if (anynull)
 			continue;			/* nothing can reference a NULL */
 
-		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &params, true, false);
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &params, true, false, true);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(oldtuple);
@@ -800,7 +858,7 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 
 		if (!rule->active)
 			continue;
-		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &rule->params, true, false);
+		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &rule->params, true, false, true);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
@@ -869,12 +927,12 @@ gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
 	gdpr_catalog_add_rule(relid, conname, "anonymise", declared);
 	if (oda_per_row(parent))
 	{
-		if (!OidIsValid(get_trigger_oid(parent, GDPR_ODA_TRIGGER, true)))
+		if (!has_own_trigger(parent, GDPR_ODA_TRIGGER, true))
 			run_ddl(psprintf("CREATE TRIGGER %s BEFORE DELETE ON %s "
 							 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_trigger()",
 							 GDPR_ODA_TRIGGER, gdpr_relation_name(parent)));
 	}
-	else if (!OidIsValid(get_trigger_oid(parent, GDPR_ODA_SET_TRIGGER, true)))
+	else if (!has_own_trigger(parent, GDPR_ODA_SET_TRIGGER, true))
 		run_ddl(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
 						 "REFERENCING OLD TABLE AS %s "
 						 "FOR EACH ROW EXECUTE FUNCTION gdpr.on_delete_anonymise_rows()",
@@ -896,7 +954,6 @@ gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
 	uint64		remaining;
 	Oid			types[1] = {OIDOID};
 	Datum		values[1];
-	GdprIdentity saved;
 
 	gdpr_catalog_drop_rule(relid, conname, "anonymise", missing_ok);
 	if (!OidIsValid(conoid))
@@ -905,14 +962,11 @@ gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
 
 	values[0] = ObjectIdGetDatum(parent);
 	gdpr_spi_connect();
-	gdpr_become(gdpr_extension_owner(), &saved);
-	if (SPI_execute_with_args("SELECT 1 FROM gdpr.constraint_rule r "
+	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.constraint_rule r "
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	gdpr_unbecome(&saved);
+							  1, types, values, NULL, false, 0);
 	remaining = SPI_processed;
 	gdpr_spi_finish();
 	if (remaining == 0)

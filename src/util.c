@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  Small helpers shared by every part of gdpr: identities, names,
- *	  privilege checks, arrays and SPI.
+ *	  Small helpers shared by every part of gdpr: names, privilege checks,
+ *	  arrays, SPI and kept plans.  Identity switches are in identity.c.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -43,28 +43,6 @@
 bool		gdpr_replaying = false;
 
 /*
- * gdpr_extension_owner
- *		Return the OID of the role that owns the gdpr extension.
- *
- * That is the owner of the extension's own tables (CREATE EXTENSION makes
- * its creator own them, REASSIGN OWNED moves both), which the syscache
- * answers without a catalog scan: this runs for every deleted row.
- * Errors out when the extension is not installed in this database.
- */
-Oid
-gdpr_extension_owner(void)
-{
-	Oid			relid = get_relname_relid("queue", gdpr_schema_oid());
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("extension \"%s\" is not installed in this database",
-						GDPR_EXTENSION_NAME)));
-	return gdpr_table_owner(relid);
-}
-
-/*
  * gdpr_schema_oid
  *		Return the OID of the gdpr schema; error if it does not exist.
  */
@@ -72,66 +50,6 @@ Oid
 gdpr_schema_oid(void)
 {
 	return get_namespace_oid(GDPR_SCHEMA_NAME, false);
-}
-
-/*
- * gdpr_become
- *		Run the following SQL as userid, with a pinned search_path.
- *
- * Saves the current identity in *saved.  The switch is a
- * SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION one, as core
- * does for foreign-key actions and REFRESH MATERIALIZED VIEW, so that code
- * running under it cannot change session state.  search_path is pinned to
- * pg_catalog, pg_temp at a new GUC nesting level.  gdpr_unbecome restores
- * both; a transaction abort restores them too.
- */
-void
-gdpr_become(Oid userid, GdprIdentity *saved)
-{
-	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
-	SetUserIdAndSecContext(userid,
-						   saved->save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	saved->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-}
-
-/*
- * gdpr_become_owner
- *		Run the following SQL on a user table as that table's owner, the
- *		way foreign-key actions run (SECURITY_LOCAL_USERID_CHANGE, and
- *		SECURITY_NOFORCE_RLS so that FORCE ROW LEVEL SECURITY cannot hide
- *		rows from an anonymisation).
- *
- * search_path is deliberately left as it is: the statement fires the
- * table's own triggers, which must see the session's search_path as for any
- * other UPDATE or DELETE.  Every name in the SQL gdpr builds is
- * schema-qualified.  Undo with gdpr_unbecome.
- */
-void
-gdpr_become_owner(Oid relid, GdprIdentity *saved)
-{
-	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
-	SetUserIdAndSecContext(gdpr_table_owner(relid),
-						   saved->save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	saved->save_nestlevel = -1;	/* no setting changes */
-}
-
-/*
- * gdpr_unbecome
- *		Undo gdpr_become: restore the GUC nesting level and the identity.
- */
-void
-gdpr_unbecome(GdprIdentity *saved)
-{
-	if (saved->save_nestlevel >= 0)
-		AtEOXact_GUC(false, saved->save_nestlevel);
-	SetUserIdAndSecContext(saved->save_userid, saved->save_sec_context);
 }
 
 /*
@@ -191,6 +109,11 @@ gdpr_check_table(Oid relid, bool for_write)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
 				 errdetail("Only ordinary and partitioned tables can hold registered personal data.")));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a temporary table", get_rel_name(relid)),
+				 errdetail("Temporary tables cannot be registered: their rows would outlive them in the registry and the log.")));
 
 	if (for_write)
 	{
@@ -276,23 +199,6 @@ gdpr_spi_finish(void)
 {
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
-}
-
-/*
- * gdpr_table_owner
- *		The owner of a relation; error if it does not exist.
- */
-Oid
-gdpr_table_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
 }
 
 /*
