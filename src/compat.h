@@ -89,7 +89,8 @@
 
 /*
  * A function that does not return: 18 replaced pg_attribute_noreturn() by
- * pg_noreturn.  Write "static void pg_noreturn name(...)".
+ * pg_noreturn, which (being C11's _Noreturn there) must open the
+ * declaration: "pg_noreturn static void name(...)".
  */
 #ifndef pg_noreturn
 #define pg_noreturn pg_attribute_noreturn()

@@ -389,8 +389,7 @@ target_description(const DeclTarget *target)
  * it as a 1-based character position.  reason is a sentence fragment
  * ("Unknown key \"x\""), hint may be NULL.  Does not return.
  */
-static void
-pg_noreturn
+pg_noreturn static void
 decl_error(const char *text, const DeclTarget *target, int sqlstate,
 		   int byteoff, const char *reason, const char *hint)
 {
@@ -630,8 +629,7 @@ parse_declaration(const char *text, const DeclTarget *target)
  * member_error
  *		Raise the error for a member whose value is wrong.  Does not return.
  */
-static void
-pg_noreturn
+pg_noreturn static void
 member_error(Decl *decl, DeclMember *m, const char *reason, const char *hint)
 {
 	decl_error(decl->text, decl->target, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -642,8 +640,7 @@ member_error(Decl *decl, DeclMember *m, const char *reason, const char *hint)
  * unknown_key
  *		Raise the error for a key that this kind of object does not take.
  */
-static void
-pg_noreturn
+pg_noreturn static void
 unknown_key(Decl *decl, DeclMember *m, const char *valid)
 {
 	decl_error(decl->text, decl->target, ERRCODE_INVALID_PARAMETER_VALUE,
