@@ -1,10 +1,10 @@
 # gdpr/Makefile
 EXTENSION   = gdpr
 MODULE_big  = gdpr
-OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/identity.o src/keys.o \
+OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/cache.o src/identity.o src/keys.o \
               src/catalog.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
-              src/shipper.o src/worker.o src/rerun.o
+              src/shipper.o src/worker.o src/lineage.o src/rerun.o
 DATA        = gdpr--1.0.sql gdpr--1.0--1.1.sql
 PGFILEDESC  = "gdpr - GDPR data-protection tooling"
 
@@ -26,9 +26,9 @@ endif
 
 REGRESS     = install registry methods anonymise declare delete_trigger \
               on_delete export search log rerun anonymise_db security \
-              injection privileges config_dump upgrade readme cleanup
+              injection privileges rule_lifecycle config_dump upgrade readme hardening secrets cache_memory cleanup
 REGRESS_OPTS   = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_regress
-ISOLATION      = delete_vs_update shared_children rerun_vs_rerun
+ISOLATION      = delete_vs_update shared_children rerun_vs_rerun truncate_vs_writes
 ISOLATION_OPTS = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_iso
 TAP_TESTS   = 1
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out log

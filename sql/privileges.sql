@@ -190,6 +190,12 @@ SELECT tgname FROM pg_trigger WHERE tgrelid = 'pv_named'::regclass ORDER BY 1;
 DROP TABLE pv_named;
 DROP FUNCTION pv_noop();
 
+-- 12. repeated names are stored once, however long the array
+CREATE TABLE pv_dup (id int PRIMARY KEY, name text, note text);
+SELECT gdpr.register('pv_dup', ARRAY['name', 'name'], export_exclude => array_fill('note'::text, ARRAY[100000]));
+SELECT export_exclude FROM gdpr.registered_table WHERE rel = 'pv_dup'::regclass;
+DROP TABLE pv_dup;
+
 -- clean up
 DROP TABLE pv_person, pv_tenant, pv_labelled, pv_gen, pv_wide, pv_batch, pv_child, pv_parent;
 DROP FUNCTION pv_stamp(), pv_child_stamp(), public.pv_audit_name();

@@ -35,7 +35,6 @@
 #include "commands/dbcommands.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -52,50 +51,23 @@ PG_FUNCTION_INFO_V1(gdpr_delete_key);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db_batched);
 
-/* cached single-row statements of one table */
+/* the cached single-row statement of one table (forced or not) */
 typedef struct OnePlanEntry
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
-	SPIPlanPtr	plan[2];		/* [force] */
-	GdprParams	params[2];		/* key params are filled per call */
-	int			nkeys;
+	GdprPlanEntry kept;			/* plans[0]; first, for the release */
+	GdprParams	params;			/* key params are filled per call */
 } OnePlanEntry;
 
+/* what build_one_plan needs besides the relation */
+typedef struct OnePlanArgs
+{
+	GdprTable  *table;
+	GdprKey    *key;
+	bool		force;
+} OnePlanArgs;
+
 /* Local state */
-static HTAB *one_plans = NULL;
-
-/*
- * gdpr_anonymise_invalidate
- *		Forget the cached statements.
- *
- * Called on registry changes and from the relcache callback, for any
- * relation: the statements depend on gdpr.marker's size as much as on their
- * own table.  Replaced plans are retired (gdpr_retire_plan).
- */
-void
-gdpr_anonymise_invalidate(Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	OnePlanEntry *entry;
-
-	if (one_plans == NULL)
-		return;
-	/* any relation: the plans also read gdpr.marker (see util.c) */
-	hash_seq_init(&status, one_plans);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->valid = false;
-}
-
-/*
- * plan_cache_callback
- *		Relcache callback forwarding to gdpr_anonymise_invalidate.
- */
-static void
-plan_cache_callback(Datum arg, Oid relid)
-{
-	gdpr_anonymise_invalidate(relid);
-}
+static GdprCache *one_plans[2] = {NULL, NULL};	/* [force] */
 
 /*
  * gdpr_anonymise_statement
@@ -106,7 +78,8 @@ plan_cache_callback(Datum arg, Oid relid)
  * a table without PII columns (and no extra_set) gets the equivalent SELECT,
  * so its rows are still marked.  extra_set (may be NULL) adds assignments to
  * other columns: ON DELETE ANONYMISE clears the reference in the same
- * UPDATE.  params holds the parameters that where refers to.
+ * UPDATE.  The method constants are literals: the statement's parameters
+ * are those where refers to.
  *
  * skip_marked says how rows already marked are left out: not at all
  * (GDPR_SKIP_NONE), by an anti-join the planner may hash (GDPR_SKIP_JOIN,
@@ -120,8 +93,7 @@ plan_cache_callback(Datum arg, Oid relid)
 char *
 gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 						 const char *from, const char *where,
-						 GdprSkipMarked skip_marked, GdprParams *params,
-						 const char *extra_set)
+						 GdprSkipMarked skip_marked, const char *extra_set)
 {
 	StringInfoData buf;
 	StringInfoData set;
@@ -225,39 +197,6 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 }
 
 /*
- * gdpr_registered_table
- *		The registry entry of relid, or an error saying it is not registered.
- */
-GdprTable *
-gdpr_registered_table(Oid relid)
-{
-	GdprTable  *table = gdpr_catalog_get_table(relid);
-
-	if (table == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
-				 errhint("Register it with gdpr.register().")));
-	return table;
-}
-
-/*
- * key_argument
- *		The canonical key text of argument argno (text, or any type for the
- *		anyelement overloads), filling values with the key's Datums.
- */
-static char *
-key_argument(FunctionCallInfo fcinfo, int argno, GdprKey *key, Datum *values)
-{
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
-
-	if (argtype == TEXTOID || argtype == UNKNOWNOID || !OidIsValid(argtype))
-		return gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(argno)), values);
-	return gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(argno), argtype),
-						  values);
-}
-
-/*
  * gdpr_row_exists
  *		Whether a row with the key in values exists in relid, read as the
  *		current user.  The caller is connected to SPI.
@@ -283,6 +222,7 @@ gdpr_row_exists(Oid relid, GdprKey *key, Datum *values)
  * no_row_error
  *		The error for a key that matches no row.
  */
+pg_attribute_noreturn()
 static void
 no_row_error(Oid relid, const char *keytext)
 {
@@ -293,64 +233,58 @@ no_row_error(Oid relid, const char *keytext)
 }
 
 /*
+ * build_one_plan
+ *		GdprCacheBuild of the single-row statements: relid's statement,
+ *		forced or not, planned for index lookups.  The entry depends on the
+ *		table (its registry entry and key) and on every relation the plan
+ *		reads, gdpr.marker included, whose statistics decide the plan (see
+ *		gdpr_prepare_lookup_plan).
+ */
+static void
+build_one_plan(void *entry, const void *cachekey, void *arg)
+{
+	Oid			relid = *(const Oid *) cachekey;
+	OnePlanEntry *pe = entry;
+	OnePlanArgs *args = arg;
+	GdprKey    *key = args->key;
+	char	   *sql;
+	char	   *where;
+
+	gdpr_cache_depend(entry, relid);
+	for (int i = 0; i < key->nkeys; i++)
+		gdpr_params_add(&pe->params, key->typids[i], (Datum) 0, false);
+	/* $nkeys+1: the key's text, so the marker is probed by its key */
+	gdpr_params_add(&pe->params, TEXTOID, (Datum) 0, false);
+	where = gdpr_key_match_clause(key, "t", 1);
+	if (!args->force)
+		where = psprintf("%s AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
+						 " WHERE m.key OPERATOR(pg_catalog.=) $%d"
+						 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))",
+						 where, key->nkeys + 1, relid);
+	/* method constants are literals: no parameter points into memory */
+	sql = gdpr_anonymise_statement(relid, args->table, key, NULL, where, GDPR_SKIP_NONE,
+								   NULL);
+	pe->kept.plans[0] = gdpr_prepare_lookup_plan(sql, pe->params.n, pe->params.types);
+	gdpr_cache_depend_plan(entry, pe->kept.plans[0]);
+}
+
+/*
  * one_plan
  *		The cached single-row statement of relid (force or not), made when
- *		first needed and again after any invalidation.
+ *		first needed and again after an invalidation of what it depends on.
  */
 static OnePlanEntry *
 one_plan(Oid relid, GdprTable *table, GdprKey *key, bool force)
 {
-	OnePlanEntry *entry;
-	bool		found;
+	OnePlanArgs args = {table, key, force};
+	int			f = force ? 1 : 0;
 
-	if (one_plans == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(OnePlanEntry);
-		ctl.hcxt = CacheMemoryContext;
-		one_plans = hash_create("gdpr anonymise plans", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(plan_cache_callback, (Datum) 0);
-	}
-	entry = hash_search(one_plans, &relid, HASH_ENTER, &found);
-	if (!found || !entry->valid)
-	{
-		if (found)
-		{
-			for (int f = 0; f < 2; f++)
-				gdpr_retire_plan(entry->plan[f]);
-		}
-		entry->plan[0] = entry->plan[1] = NULL;
-		entry->nkeys = key->nkeys;
-		entry->valid = true;
-	}
-
-	/* each variant is made when first needed */
-	if (entry->plan[force ? 1 : 0] == NULL)
-	{
-		int			f = force ? 1 : 0;
-		GdprParams *params = &entry->params[f];
-		char	   *sql;
-		char	   *where;
-
-		memset(params, 0, sizeof(GdprParams));
-		for (int i = 0; i < key->nkeys; i++)
-			gdpr_params_add(params, key->typids[i], (Datum) 0, false);
-		/* $nkeys+1: the key's text, so the marker is probed by its key */
-		gdpr_params_add(params, TEXTOID, (Datum) 0, false);
-		where = gdpr_key_match_clause(key, "t", 1);
-		if (!force)
-			where = psprintf("%s AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
-							 " WHERE m.key OPERATOR(pg_catalog.=) $%d"
-							 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))",
-							 where, key->nkeys + 1, relid);
-		sql = gdpr_anonymise_statement(relid, table, key, NULL, where, GDPR_SKIP_NONE,
-									   params, NULL);
-		entry->plan[f] = gdpr_prepare_lookup_plan(sql, params->n, params->types);
-	}
-	return entry;
+	if (one_plans[f] == NULL)
+		one_plans[f] = gdpr_cache_create(force ? "gdpr anonymise plans (force)" :
+										 "gdpr anonymise plans",
+										 sizeof(OnePlanEntry), false,
+										 gdpr_cache_release_plans);
+	return gdpr_cache_lookup(one_plans[f], &relid, build_one_plan, &args);
 }
 
 /*
@@ -367,12 +301,12 @@ gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum *values,
 				   const char *keytext, bool force, bool as_owner)
 {
 	OnePlanEntry *entry = one_plan(relid, table, key, force);
-	GdprParams	params = entry->params[force ? 1 : 0];
+	GdprParams	params = entry->params;
 
 	for (int i = 0; i < key->nkeys; i++)
 		params.values[i] = values[i];
 	params.values[key->nkeys] = CStringGetTextDatum(keytext);
-	return gdpr_anonymise_run(relid, entry->plan[force ? 1 : 0], NULL, &params, true,
+	return gdpr_anonymise_run(relid, entry->kept.plans[0], NULL, &params, true,
 							  force, as_owner) > 0;
 }
 
@@ -399,7 +333,7 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	gdpr_check_table(relid, true);
 	table = gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	keytext = key_argument(fcinfo, 1, key, values);
+	keytext = gdpr_key_argument(fcinfo, 1, key, values);
 
 	gdpr_spi_connect();
 	if (table->can_anonymise)
@@ -511,7 +445,8 @@ count_matching(Oid relid, GdprKey *key, StringInfo from, StringInfo where,
  *		of gdpr.anonymise_batch_size keys.
  *
  * Memory stays bounded whatever the number of keys: each batch is parsed
- * into its own memory context, reset before the next.  Rows already marked
+ * into its own memory context, reset before the next, and runs in its own
+ * SPI connection, closed after it.  Rows already marked
  * are left out by an index probe per row (GDPR_SKIP_PROBE), so no batch's
  * plan depends on how many markers the table has.  A key given twice in one
  * batch changes its row once; with force, a key repeated in a later batch
@@ -530,6 +465,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 	MemoryContext batchcxt;
 	MemoryContext old;
 	bool		more = true;
+	int			level;
 
 	for (int c = 0; c < key->nkeys; c++)
 		keyvalues[c] = palloc(sizeof(Datum) * batch);
@@ -546,6 +482,8 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(batchcxt);
 		old = MemoryContextSwitchTo(batchcxt);
+		/* SPI returns in its procedure context: one connection per batch */
+		gdpr_spi_connect();
 		while (count < batch && (keytext = next_key(src)) != NULL)
 		{
 			Datum		values[INDEX_MAX_KEYS];
@@ -558,6 +496,7 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		more = (count == batch);
 		if (count == 0)
 		{
+			gdpr_spi_finish();
 			MemoryContextSwitchTo(old);
 			break;
 		}
@@ -585,16 +524,20 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 		initStringInfo(&from);
 		initStringInfo(&where);
 		batch_where(key, &from, &where);
+		/* rows named by key: index lookups, whatever the statistics say */
+		level = gdpr_plan_for_lookups();
 		if (table->can_anonymise)
 			total += gdpr_anonymise_run(relid, NULL,
 										gdpr_anonymise_statement(relid, table, key,
 																 from.len ? from.data : NULL,
 																 where.data,
 																 force ? GDPR_SKIP_NONE : GDPR_SKIP_PROBE,
-																 &params, NULL),
+																 NULL),
 										&params, true, force, false);
 		if (skipped != NULL || !table->can_anonymise)
 			existing += count_matching(relid, key, &from, &where, &params);
+		gdpr_plan_done(level);
+		gdpr_spi_finish();
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextDelete(batchcxt);
@@ -685,7 +628,7 @@ gdpr_is_anonymised(PG_FUNCTION_ARGS)
 
 	(void) gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	keytext = key_argument(fcinfo, 1, key, values);
+	keytext = gdpr_key_argument(fcinfo, 1, key, values);
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(keytext);
 	gdpr_spi_connect();
@@ -772,9 +715,14 @@ count_rows(Oid relid)
 	bool		isnull;
 	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", gdpr_relation_from(relid));
 
+	int64		result;
+
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										 &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return result;
 }
 
 /*
@@ -796,8 +744,7 @@ anonymise_table(Oid relid, GdprTable *table)
 	int			level;
 
 	memset(&params, 0, sizeof(params));
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN,
-								   &params, NULL);
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN, NULL);
 
 	/* the statement runs to completion at the first fetch, as the caller */
 	level = gdpr_key_pin_format(key);
@@ -893,6 +840,28 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
 }
 
 /*
+ * scrub_key
+ *		The primary key of relid, looked up again for each batch of a scrub
+ *		(cached entries do not outlive a commit), which must still have the
+ *		columns' types of the first batch, keytypes[0 .. nkeys-1].
+ */
+static GdprKey *
+scrub_key(Oid relid, int nkeys, const Oid *keytypes)
+{
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	bool		same = (key->nkeys == nkeys);
+
+	for (int c = 0; same && c < nkeys; c++)
+		same = (key->typids[c] == keytypes[c]);
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the primary key of \"%s\" changed during the scrub", get_rel_name(relid)),
+				 errhint("CALL gdpr.anonymise_db_batched() again: the rows anonymised so far stay marked and are skipped.")));
+	return key;
+}
+
+/*
  * scrub_in_batches
  *		Anonymise the not yet anonymised rows of one table in batches of
  *		gdpr.anonymise_batch_size rows in key order, committing after each
@@ -902,15 +871,23 @@ gdpr_anonymise_db(PG_FUNCTION_ARGS)
  * slices advance even over rows anonymised already), then updates the
  * unmarked rows of that key range and marks them.  Must run in a
  * non-atomic SPI connection (a CALL outside a transaction block).
+ *
+ * Memory does not grow with the number of batches: everything a batch
+ * allocates is in batchcxt, reset before the next, or in the batch's own
+ * SPI connection; the key and registry entry are looked up again after
+ * each commit (the cache frees replaced entries at transaction end); only
+ * the last key of the previous slice is carried over, in the caller's
+ * context.
  */
 static int64
 scrub_in_batches(Oid relid, int batch)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
+	int			nkeys = key->nkeys;
+	Oid			keytypes[INDEX_MAX_KEYS];
+	int16		typlens[INDEX_MAX_KEYS];
+	bool		typbyvals[INDEX_MAX_KEYS];
 	char	   *relname = gdpr_relation_name(relid);
-	char	   *order = gdpr_key_order_by(key, "t");
-	StringInfoData lower;
-	StringInfoData upper;
 	Datum		last[INDEX_MAX_KEYS];
 	bool		have_last = false;
 	int64		total = 0;
@@ -918,103 +895,107 @@ scrub_in_batches(Oid relid, int batch)
 	MemoryContext batchcxt = AllocSetContextCreate(outer, "gdpr scrub batch",
 												   ALLOCSET_DEFAULT_SIZES);
 
+	for (int c = 0; c < nkeys; c++)
+	{
+		keytypes[c] = key->typids[c];
+		get_typlenbyval(keytypes[c], &typlens[c], &typbyvals[c]);
+	}
 	for (;;)
 	{
-		GdprTable  *table = gdpr_catalog_get_table(relid);
+		GdprTable  *table;
 		GdprParams	params;
+		StringInfoData lower;
+		StringInfoData upper;
+		char	   *order;
 		char	   *slice_sql;
-		char	   *where;
-		uint64		n;
+		char	   *sql;
 		Datum		next[INDEX_MAX_KEYS];
-		Oid			types[INDEX_MAX_KEYS * 2];
-		Datum		values[INDEX_MAX_KEYS * 2];
 		bool		final;
 
-		if (table == NULL || !table->can_anonymise)
-			break;
-		/* everything of one batch is freed before the next */
+		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * Everything of one batch is freed before the next: what it
+		 * allocates before its first SPI call is in batchcxt, what it
+		 * allocates after one (SPI returns in its procedure context) is in
+		 * the batch's own SPI connection, closed before the commit.
+		 */
 		MemoryContextReset(batchcxt);
 		MemoryContextSwitchTo(batchcxt);
+		table = gdpr_catalog_get_table(relid);
+		if (table == NULL || !table->can_anonymise)
+			break;
+		gdpr_spi_connect();
+		key = scrub_key(relid, nkeys, keytypes);
+		order = gdpr_key_order_by(key, "t");
 
-		/* ROW(k) > ROW(last): the lower bound of this slice */
+		/*
+		 * Parameters: $1..$n the lower bound (the last key of the previous
+		 * slice), $n+1..$2n the upper bound (the last key of this one).
+		 */
+		memset(&params, 0, sizeof(params));
+		for (int c = 0; c < nkeys; c++)
+			gdpr_params_add(&params, keytypes[c], have_last ? last[c] : (Datum) 0, !have_last);
 		initStringInfo(&lower);
 		if (have_last)
 		{
 			appendStringInfo(&lower, "ROW(%s) OPERATOR(pg_catalog.>) ROW(", order);
-			for (int c = 0; c < key->nkeys; c++)
+			for (int c = 0; c < nkeys; c++)
 				appendStringInfo(&lower, "%s$%d", c > 0 ? ", " : "", c + 1);
 			appendStringInfoChar(&lower, ')');
 		}
 		else
 			appendStringInfoString(&lower, "true");
-		for (int c = 0; c < key->nkeys; c++)
-		{
-			types[c] = key->typids[c];
-			values[c] = last[c];
-		}
 
-		/* the last key of the next slice */
+		/* the last key of this slice; none when the rest is shorter */
 		slice_sql = psprintf("SELECT %s FROM %s AS t WHERE %s ORDER BY %s LIMIT 1 OFFSET %d",
 							 order, gdpr_relation_from(relid), lower.data,
 							 order, batch - 1);
-		if (SPI_execute_with_args(slice_sql, have_last ? key->nkeys : 0, types, values,
-								  NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_with_args(slice_sql, have_last ? nkeys : 0, params.types,
+								  params.values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_with_args failed");
 		final = (SPI_processed == 0);
+		for (int c = 0; c < nkeys && !final; c++)
+		{
+			bool		isnull;
+
+			next[c] = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  c + 1, &isnull), typbyvals[c], typlens[c]);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		for (int c = 0; c < nkeys; c++)
+			gdpr_params_add(&params, keytypes[c], final ? (Datum) 0 : next[c], final);
 		initStringInfo(&upper);
 		if (!final)
 		{
-			for (int c = 0; c < key->nkeys; c++)
-			{
-				bool		isnull;
-				int16		typlen;
-				bool		typbyval;
-
-				get_typlenbyval(key->typids[c], &typlen, &typbyval);
-				next[c] = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-												  c + 1, &isnull), typbyval, typlen);
-				types[key->nkeys + c] = key->typids[c];
-				values[key->nkeys + c] = next[c];
-			}
-			SPI_freetuptable(SPI_tuptable);
 			appendStringInfo(&upper, "ROW(%s) OPERATOR(pg_catalog.<=) ROW(", order);
-			for (int c = 0; c < key->nkeys; c++)
-				appendStringInfo(&upper, "%s$%d", c > 0 ? ", " : "", key->nkeys + c + 1);
+			for (int c = 0; c < nkeys; c++)
+				appendStringInfo(&upper, "%s$%d", c > 0 ? ", " : "", nkeys + c + 1);
 			appendStringInfoChar(&upper, ')');
 		}
 		else
 			appendStringInfoString(&upper, "true");
 
-		/* parameters: $1..$n lower bound, $n+1..$2n upper bound, then methods */
-		memset(&params, 0, sizeof(params));
-		for (int c = 0; c < key->nkeys * 2; c++)
-			gdpr_params_add(&params, key->typids[c % key->nkeys],
-							(c < key->nkeys) ? (have_last ? last[c] : (Datum) 0) :
-							(!final ? next[c - key->nkeys] : (Datum) 0),
-							(c < key->nkeys) ? !have_last : final);
-		where = psprintf("(%s) AND (%s)", have_last ? lower.data : "true",
-						 upper.data);
+		/*
+		 * One index probe of gdpr.marker per row of the slice: an anti-join
+		 * would hash every marker of the table at each batch, so that time
+		 * and memory per batch grew with the rows scrubbed so far.
+		 */
+		sql = gdpr_anonymise_statement(relid, table, key, NULL,
+									   psprintf("(%s) AND (%s)", lower.data, upper.data),
+									   GDPR_SKIP_PROBE, NULL);
+		total += gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
+		gdpr_spi_finish();
+		SPI_commit();
+		/* from here on, no cache entry of the batch may be used */
+		MemoryContextSwitchTo(outer);
+		if (final)
+			break;
+		for (int c = 0; c < nkeys; c++)
 		{
-			char	   *sql = gdpr_anonymise_statement(relid, table, key, NULL, where,
-													   GDPR_SKIP_JOIN, &params, NULL);
-
-			n = gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
-			total += n;
-			SPI_freetuptable(SPI_tuptable);
-			SPI_commit();
-			MemoryContextSwitchTo(outer);
-			if (final)
-				break;
-		}
-		for (int c = 0; c < key->nkeys; c++)
-		{
-			int16		typlen;
-			bool		typbyval;
-
-			get_typlenbyval(key->typids[c], &typlen, &typbyval);
-			if (have_last && !typbyval)
+			if (have_last && !typbyvals[c])
 				pfree(DatumGetPointer(last[c]));
-			last[c] = datumCopy(next[c], typbyval, typlen);
+			last[c] = datumCopy(next[c], typbyvals[c], typlens[c]);
 		}
 		have_last = true;
 		ereport(NOTICE,

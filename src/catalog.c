@@ -4,12 +4,15 @@
  *	  The registry: which tables and columns hold personal data, and how
  *	  each column is anonymised.
  *
- * The registry lives in the tables of the gdpr schema.  They are read and
- * written here only, through SPI with parameters, as the extension's owner
- * (users get no privileges on them).  A backend-local cache of registered
- * tables, invalidated through relcache invalidations of the registered
- * table, keeps the hot paths (delete triggers, anonymisation) free of
- * catalog queries.
+ * The registry lives in the tables of the gdpr schema, read and written
+ * through SPI with parameters as the extension's owner (users get no
+ * privileges on them).  This file holds the register / unregister commands
+ * and the reads of registered tables; trigger.c and ddl.c still
+ * read or write registry tables themselves (issue 16, item 3).  A backend-local
+ * cache of registered tables (cache.c), dropped by relcache invalidations
+ * of the registered table, keeps the hot paths (delete triggers,
+ * anonymisation) free of catalog queries; every registry change here sends
+ * one.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -49,47 +52,18 @@ PG_FUNCTION_INFO_V1(gdpr_drop_export_follow);
 /* an entry of the registered-table cache */
 typedef struct TableCacheEntry
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
 	GdprTable  *table;			/* NULL: not registered */
 } TableCacheEntry;
 
+/* the one entry of the registered-list cache */
+typedef struct RegisteredListEntry
+{
+	List	   *relids;			/* registered tables, ordered by name */
+} RegisteredListEntry;
+
 /* Local state */
-static HTAB *table_cache = NULL;
-static MemoryContext table_cache_cxt = NULL;
-static List *registered_list = NIL;	/* in TopMemoryContext */
-static bool registered_list_valid = false;
-
-/*
- * table_cache_invalidate
- *		Relcache callback: forget what we know about relid (all when
- *		InvalidOid).
- */
-static void
-table_cache_invalidate(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	TableCacheEntry *entry;
-
-	/* any relation may have joined or left the registry */
-	registered_list_valid = false;
-	if (table_cache == NULL)
-		return;
-	hash_seq_init(&status, table_cache);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		if (relid == InvalidOid || entry->relid == relid)
-			entry->valid = false;
-}
-
-/*
- * gdpr_catalog_init
- *		Register the cache's relcache callback; called once from _PG_init.
- */
-void
-gdpr_catalog_init(void)
-{
-	CacheRegisterRelcacheCallback(table_cache_invalidate, (Datum) 0);
-}
+static GdprCache *table_cache = NULL;
+static GdprCache *registered_cache = NULL;
 
 /*
  * catalog_spi
@@ -185,76 +159,88 @@ load_table(Oid relid, MemoryContext cxt)
 }
 
 /*
+ * build_table_entry
+ *		GdprCacheBuild of the registered-table cache.  An entry depends on
+ *		its table only: every registry change invalidates the table it is
+ *		about (invalidate()), and so does any DDL that renames or drops its
+ *		columns.
+ */
+static void
+build_table_entry(void *entry, const void *key, void *arg)
+{
+	Oid			relid = *(const Oid *) key;
+
+	gdpr_cache_depend(entry, relid);
+	((TableCacheEntry *) entry)->table = load_table(relid, gdpr_cache_context(entry));
+}
+
+/*
  * gdpr_catalog_get_table
  *		The registry entry of relid, or NULL when it is not registered.
  *
- * The result lives in the cache and stays valid until the next
- * invalidation is processed: callers must not keep it across statements
- * that may change the registry, nor modify it.
+ * The result lives in the cache and stays readable until the end of the
+ * transaction; it may be stale after a statement that changes the
+ * registry, so look it up again then.  Do not modify it.
  */
 GdprTable *
 gdpr_catalog_get_table(Oid relid)
 {
 	TableCacheEntry *entry;
-	bool		found;
 
 	if (table_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		table_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
-												"gdpr registry cache",
-												ALLOCSET_DEFAULT_SIZES);
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(TableCacheEntry);
-		ctl.hcxt = table_cache_cxt;
-		table_cache = hash_create("gdpr registry cache", 64, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-
-	entry = hash_search(table_cache, &relid, HASH_ENTER, &found);
-	if (!found || !entry->valid)
-	{
-		/* the old entry's memory is small and rare; keep it simple */
-		entry->valid = false;
-		entry->table = load_table(relid, table_cache_cxt);
-		entry->valid = true;
-	}
+		table_cache = gdpr_cache_create("gdpr registry cache", sizeof(TableCacheEntry),
+										false, NULL);
+	entry = gdpr_cache_lookup(table_cache, &relid, build_table_entry, NULL);
 	return entry->table;
 }
 
 /*
- * copy_registered_list
- *		A copy of the cached list of registered tables, in the current
- *		transaction's memory (callers may be inside SPI).
+ * not_registered_error
+ *		The error for a table that is not registered with gdpr.
  */
-static List *
-copy_registered_list(void)
+pg_attribute_noreturn()
+static void
+not_registered_error(Oid relid)
 {
-	MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
-	List	   *result = list_copy(registered_list);
+	char	   *relname = get_rel_name(relid);
 
-	MemoryContextSwitchTo(old);
-	return result;
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("relation \"%s\" is not registered with gdpr", relname),
+			 errhint("Register it with gdpr.register().")));
 }
 
 /*
- * gdpr_catalog_registered_tables
- *		OIDs of every registered table that still exists, ordered by name.
- *
- * Cached until the next relcache invalidation (every registry change sends
- * one for the table concerned); the result is a copy that lives until the
- * end of the transaction.
+ * gdpr_registered_table
+ *		The registry entry of relid, or the one error for a table that is
+ *		not registered.
  */
-List *
-gdpr_catalog_registered_tables(void)
+GdprTable *
+gdpr_registered_table(Oid relid)
 {
+	GdprTable  *table = gdpr_catalog_get_table(relid);
+
+	if (table == NULL)
+		not_registered_error(relid);
+	return table;
+}
+
+/*
+ * build_registered_list
+ *		GdprCacheBuild of the registered-list cache.  Any relation may join
+ *		or leave the registry, so the list depends on every relation.
+ */
+static void
+build_registered_list(void *entry, const void *key, void *arg)
+{
+	RegisteredListEntry *rl = entry;
 	uint64		n;
-	List	   *fresh = NIL;
 
-	if (registered_list_valid)
-		return copy_registered_list();
-
+	gdpr_cache_depend_all(entry);
 	gdpr_spi_connect();
 	n = catalog_spi("SELECT t.rel FROM gdpr.registered_table t "
 					"JOIN pg_catalog.pg_class c ON c.oid = t.rel "
@@ -266,18 +252,37 @@ gdpr_catalog_registered_tables(void)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContext old = MemoryContextSwitchTo(gdpr_cache_context(entry));
 
-		fresh = lappend_oid(fresh, relid);
+		rl->relids = lappend_oid(rl->relids, relid);
 		MemoryContextSwitchTo(old);
 	}
 	gdpr_spi_finish();
+}
 
-	/* callers hold copies, so the old list can go */
-	list_free(registered_list);
-	registered_list = fresh;
-	registered_list_valid = true;
-	return copy_registered_list();
+/*
+ * gdpr_catalog_registered_tables
+ *		OIDs of every registered table that still exists, ordered by name.
+ *
+ * Cached until the next relcache invalidation; the result is a copy in
+ * the current transaction's memory (callers may be inside SPI).
+ */
+List *
+gdpr_catalog_registered_tables(void)
+{
+	Oid			only = InvalidOid;
+	RegisteredListEntry *rl;
+	MemoryContext old;
+	List	   *result;
+
+	if (registered_cache == NULL)
+		registered_cache = gdpr_cache_create("gdpr registered tables",
+											 sizeof(RegisteredListEntry), false, NULL);
+	rl = gdpr_cache_lookup(registered_cache, &only, build_registered_list, NULL);
+	old = MemoryContextSwitchTo(CurTransactionContext);
+	result = list_copy(rl->relids);
+	MemoryContextSwitchTo(old);
+	return result;
 }
 
 /*
@@ -342,21 +347,7 @@ static void
 invalidate(Oid relid)
 {
 	CacheInvalidateRelcacheByRelid(relid);
-	table_cache_invalidate((Datum) 0, relid);
-	gdpr_anonymise_invalidate(relid);
-}
-
-/*
- * not_registered_error
- *		The error for an unregistered table.
- */
-static void
-not_registered_error(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
-			 errhint("Register it with gdpr.register().")));
+	gdpr_cache_invalidate(relid);
 }
 
 /*
@@ -462,7 +453,7 @@ warn_personal_key(GdprKey *key)
  * The caller must own the table.  Errors if it is already registered, has
  * no primary key, or a column fails validation; nothing is written then.
  */
-void
+static void
 gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 							List *export_fields, bool export_all,
 							List *export_exclude, bool can_anonymise)
@@ -553,8 +544,7 @@ gdpr_catalog_unregister_table(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
 	gdpr_check_table(relid, false);
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
+	(void) gdpr_registered_table(relid);
 
 	rules = gdpr_catalog_constraint_rules(relid, "anonymise");
 	foreach(lc, rules)
@@ -581,8 +571,7 @@ gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
 {
 	Relation	rel;
 
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
+	(void) gdpr_registered_table(relid);
 	rel = table_open(relid, AccessShareLock);
 	check_columns_exist(rel, export_fields);
 	check_columns_exist(rel, export_exclude);
@@ -620,8 +609,7 @@ gdpr_catalog_set_field(Oid relid, const char *attname, bool pii,
 {
 	char	   *stored_argument = NULL;
 
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
+	(void) gdpr_registered_table(relid);
 	if (pii)
 	{
 		Relation	rel = table_open(relid, AccessShareLock);
@@ -675,13 +663,11 @@ gdpr_catalog_remove_field(Oid relid, const char *attname)
 void
 gdpr_catalog_set_export(Oid relid, const char *attname, bool export)
 {
-	GdprTable  *table = gdpr_catalog_get_table(relid);
+	GdprTable  *table = gdpr_registered_table(relid);
 	List	   *fields = NIL;
 	List	   *exclude = NIL;
 	ListCell   *lc;
 
-	if (table == NULL)
-		not_registered_error(relid);
 	foreach(lc, table->export_exclude)
 		if (strcmp(lfirst(lc), attname) != 0)
 			exclude = lappend(exclude, pstrdup(lfirst(lc)));
@@ -834,14 +820,45 @@ gdpr_catalog_foreign_key(Oid relid, const char *conname)
 
 /*
  * arg_list
- *		Argument n as a List of C strings; NULL gives NIL.
+ *		Argument n as a List of C strings, each name once, in the order of
+ *		their first appearance; NULL gives NIL.
+ *
+ * What is stored is then bounded by the table's columns, whatever the size
+ * of the array.  A name too long to be a column's is kept, for validation
+ * to refuse.
  */
 static List *
 arg_list(FunctionCallInfo fcinfo, int n, const char *what)
 {
+	List	   *all;
+	List	   *result = NIL;
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	ListCell   *lc;
+
 	if (PG_ARGISNULL(n))
 		return NIL;
-	return gdpr_text_array_to_list(PG_GETARG_ARRAYTYPE_P(n), what);
+	all = gdpr_text_array_to_list(PG_GETARG_ARRAYTYPE_P(n), what);
+	if (list_length(all) < 2)
+		return all;
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = NAMEDATALEN;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("gdpr argument names", 64, &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, all)
+	{
+		char	   *name = lfirst(lc);
+		bool		found = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (strlen(name) < NAMEDATALEN)
+			(void) hash_search(seen, name, HASH_ENTER, &found);
+		if (!found)
+			result = lappend(result, name);
+	}
+	hash_destroy(seen);
+	return result;
 }
 
 /*
@@ -901,9 +918,7 @@ gdpr_set_anonymiser(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	attname = NameStr(*PG_GETARG_NAME(1));
 	gdpr_check_table(relid, false);
-	table = gdpr_catalog_get_table(relid);
-	if (table == NULL)
-		not_registered_error(relid);
+	table = gdpr_registered_table(relid);
 	field = find_field(table, attname);
 	gdpr_catalog_set_field(relid, attname, true,
 						   text_to_cstring(PG_GETARG_TEXT_PP(2)),
@@ -923,8 +938,7 @@ gdpr_export_follow(PG_FUNCTION_ARGS)
 	char	   *conname = NameStr(*PG_GETARG_NAME(1));
 
 	gdpr_check_table(relid, false);
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
+	(void) gdpr_registered_table(relid);
 	(void) gdpr_catalog_foreign_key(relid, conname);
 	gdpr_catalog_add_rule(relid, conname, "follow", false);
 	PG_RETURN_VOID();

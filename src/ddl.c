@@ -123,7 +123,14 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 
 /*
  * gdpr_sql_drop
- *		sql_drop event trigger: take dropped tables out of the registry.
+ *		sql_drop event trigger: take dropped tables, and the dropped
+ *		columns and foreign keys of registered tables, out of the registry.
+ *
+ * A rule (ON DELETE ANONYMISE, export_follow) belongs to its foreign key:
+ * it goes with it, with a WARNING naming it, so that a migration that drops
+ * and re-creates a foreign key (Django's AlterField does) never has the old
+ * rule applied to the new constraint, and its authors see that the rule is
+ * gone.  A dropped PII column leaves the registry silently.
  */
 Datum
 gdpr_sql_drop(PG_FUNCTION_ARGS)
@@ -137,13 +144,43 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 
 	gdpr_spi_connect();
-	(void) gdpr_owner_execute(NULL, "WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
-					"          WHERE object_type = 'table' AND objsubid = 0), "
-					"r AS (DELETE FROM gdpr.constraint_rule WHERE rel IN (SELECT objid FROM d)), "
-					"m AS (DELETE FROM gdpr.marker WHERE rel IN (SELECT objid FROM d)), "
-					"f AS (DELETE FROM gdpr.registered_field WHERE rel IN (SELECT objid FROM d)) "
-					"DELETE FROM gdpr.registered_table WHERE rel IN (SELECT objid FROM d)",
-							 0, NULL, NULL, NULL, false, 0);
+	(void) gdpr_owner_execute(NULL,
+							  "WITH d AS (SELECT object_type, objid, objsubid, address_names,"
+							  "                  CASE WHEN object_type IN ('table constraint', 'table column')"
+							  "                       THEN pg_catalog.to_regclass(pg_catalog.quote_ident(address_names[1])"
+							  "                            OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
+							  "                            pg_catalog.quote_ident(address_names[2])) END AS owner_rel"
+							  "           FROM pg_catalog.pg_event_trigger_dropped_objects()), "
+							  "t AS (SELECT objid FROM d WHERE object_type = 'table' AND objsubid = 0), "
+							  "r AS (DELETE FROM gdpr.constraint_rule WHERE rel IN (SELECT objid FROM t)), "
+							  "m AS (DELETE FROM gdpr.marker WHERE rel IN (SELECT objid FROM t)), "
+							  "f AS (DELETE FROM gdpr.registered_field WHERE rel IN (SELECT objid FROM t)), "
+							  "rt AS (DELETE FROM gdpr.registered_table WHERE rel IN (SELECT objid FROM t)), "
+							  "fc AS (DELETE FROM gdpr.registered_field g USING d"
+							  "       WHERE d.object_type = 'table column' AND g.rel = d.owner_rel"
+							  "         AND g.column_name OPERATOR(pg_catalog.=) d.address_names[3]) "
+							  "DELETE FROM gdpr.constraint_rule g USING d"
+							  " WHERE d.object_type = 'table constraint' AND g.rel = d.owner_rel"
+							  "   AND g.constraint_name OPERATOR(pg_catalog.=) d.address_names[3]"
+							  " RETURNING g.rel::pg_catalog.oid, g.constraint_name::pg_catalog.text, g.rule",
+							  0, NULL, NULL, NULL, false, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *conname = SPI_getvalue(tup, desc, 2);
+		char	   *rule = SPI_getvalue(tup, desc, 3);
+		bool		anonymise = strcmp(rule, "anonymise") == 0;
+
+		ereport(WARNING,
+				(errmsg("the %s rule of foreign key \"%s\" on table \"%s\" was dropped with the constraint",
+						anonymise ? "ON DELETE ANONYMISE" : "export_follow",
+						conname, get_rel_name(rel)),
+				 errhint("If the foreign key is created again, declare the rule again with %s.",
+						 anonymise ? "gdpr.on_delete_anonymise()" : "gdpr.export_follow()")));
+	}
 	gdpr_spi_finish();
 	PG_RETURN_NULL();
 }

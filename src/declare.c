@@ -119,13 +119,17 @@
 #include "commands/comment.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
+#include "common/hashfn.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lock.h"
 #include "storage/lockdefs.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -135,6 +139,9 @@
 
 #define GDPR_LABEL_PROVIDER		"gdpr"
 #define GDPR_COMMENT_MARKER		"gdpr:"
+
+/* deepest nesting of arrays and objects a declaration may have */
+#define GDPR_DECL_MAX_DEPTH		100
 
 /* what a declaration is attached to */
 typedef enum DeclKind
@@ -493,6 +500,52 @@ array_element_offset(const char *s, int i, int n)
 }
 
 /*
+ * check_json_depth
+ *		Raise the error for a malformed declaration if text nests arrays and
+ *		objects deeper than GDPR_DECL_MAX_DEPTH; the position is that of the
+ *		first bracket too deep.
+ *
+ * Runs before the JSON parsers: PostgreSQL's is recursive and would fail
+ * a deep enough text with "stack depth limit exceeded" (which is no error
+ * about the declaration, so a stored one could never be replaced), and
+ * cJSON stops at CJSON_NESTING_LIMIT without saying why.  A declaration
+ * never nests deeper than an array in an object.  Brackets inside strings
+ * do not count; the text need not be valid JSON (the parser checks that
+ * next, so a deep text with an earlier syntax error reports the depth).
+ */
+static void
+check_json_depth(const char *text, const DeclTarget *target)
+{
+	int			depth = 0;
+	bool		instring = false;
+
+	for (int i = 0; text[i] != '\0'; i++)
+	{
+		char		c = text[i];
+
+		if (instring)
+		{
+			if (c == '\\' && text[i + 1] != '\0')
+				i++;
+			else if (c == '"')
+				instring = false;
+		}
+		else if (c == '"')
+			instring = true;
+		else if (c == '{' || c == '[')
+		{
+			if (++depth > GDPR_DECL_MAX_DEPTH)
+				decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, i,
+						   psprintf("The JSON text nests deeper than %d levels",
+									GDPR_DECL_MAX_DEPTH),
+						   NULL);
+		}
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+}
+
+/*
  * check_json_syntax
  *		Raise the error for a malformed declaration if text is not valid
  *		JSON; the position is that of the token in error, or the end of the
@@ -510,6 +563,7 @@ check_json_syntax(const char *text, const DeclTarget *target)
 	if (len == 0)
 		decl_error(text, target, ERRCODE_INVALID_TEXT_REPRESENTATION, 0,
 				   "The JSON text is empty", NULL);
+	check_json_depth(text, target);
 
 	lex = gdpr_json_lex_cstring_len(unconstify(char *, text), len,
 									GetDatabaseEncoding(), true);
@@ -542,6 +596,28 @@ check_json_syntax(const char *text, const DeclTarget *target)
 }
 
 /*
+ * key_hash
+ *		HTAB hash function over a pointer to a NUL-terminated string.
+ */
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *k = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) k, strlen(k));
+}
+
+/*
+ * key_match
+ *		HTAB match function over pointers to NUL-terminated strings.
+ */
+static int
+key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
  * parse_declaration
  *		Parse the JSON text of a declaration about target.
  *
@@ -559,6 +635,9 @@ parse_declaration(const char *text, const DeclTarget *target)
 	cJSON	   *item;
 	int			off;
 	int			n;
+	HASHCTL		ctl;
+	HTAB	   *seen;
+	bool		found;
 
 	decl->text = text;
 	decl->target = target;
@@ -591,6 +670,13 @@ parse_declaration(const char *text, const DeclTarget *target)
 
 	n = cJSON_GetArraySize(decl->root);
 	decl->members = palloc0(sizeof(DeclMember) * Max(n, 1));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("gdpr declaration keys", Max(n, 1), &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 
 	off = skip_json_blanks(text, 0);
 	Assert(text[off] == '{');
@@ -614,14 +700,15 @@ parse_declaration(const char *text, const DeclTarget *target)
 		if (text[off] == ',')
 			off = skip_json_blanks(text, off + 1);
 
-		for (int i = 0; i < decl->nmembers; i++)
-		{
-			if (strcmp(decl->members[i].key, m->key) == 0)
-				decl_error(text, target, ERRCODE_INVALID_PARAMETER_VALUE, m->keyoff,
-						   psprintf("Key \"%s\" appears twice", m->key), NULL);
-		}
+		/* a hash, not a scan of the earlier keys: any number of keys is linear */
+		CHECK_FOR_INTERRUPTS();
+		(void) hash_search(seen, &m->key, HASH_ENTER, &found);
+		if (found)
+			decl_error(text, target, ERRCODE_INVALID_PARAMETER_VALUE, m->keyoff,
+					   psprintf("Key \"%s\" appears twice", m->key), NULL);
 		decl->nmembers++;
 	}
+	hash_destroy(seen);
 	return decl;
 }
 
@@ -675,9 +762,12 @@ member_string(Decl *decl, DeclMember *m)
 
 /*
  * member_name_list
- *		The column names in the array m, or the error naming its key.
+ *		The column names in the array m, each once (in the order of their
+ *		first appearance), or the error naming its key.
  *
- * JSON null gives *isnull = true (when allow_null), NIL otherwise.
+ * JSON null gives *isnull = true (when allow_null), NIL otherwise.  A name
+ * written many times is kept once, so what is stored stays bounded by the
+ * table's columns (the core refuses names that are no column).
  */
 static List *
 member_name_list(Decl *decl, DeclMember *m, bool allow_null, bool *isnull)
@@ -685,6 +775,9 @@ member_name_list(Decl *decl, DeclMember *m, bool allow_null, bool *isnull)
 	List	   *result = NIL;
 	cJSON	   *elem;
 	int			i = 0;
+	HASHCTL		ctl;
+	HTAB	   *seen;
+	bool		found;
 
 	*isnull = false;
 	if (allow_null && cJSON_IsNull(m->value))
@@ -696,6 +789,13 @@ member_name_list(Decl *decl, DeclMember *m, bool allow_null, bool *isnull)
 		member_error(decl, m,
 					 psprintf("Key \"%s\" takes an array of column names", m->key),
 					 NULL);
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("gdpr declaration names", 64, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	cJSON_ArrayForEach(elem, m->value)
 	{
 		if (!cJSON_IsString(elem) || elem->valuestring == NULL ||
@@ -704,9 +804,13 @@ member_name_list(Decl *decl, DeclMember *m, bool allow_null, bool *isnull)
 					   array_element_offset(decl->text, m->valoff, i),
 					   psprintf("Key \"%s\" takes an array of column names", m->key),
 					   NULL);
-		result = lappend(result, pstrdup(elem->valuestring));
+		CHECK_FOR_INTERRUPTS();
+		(void) hash_search(seen, &elem->valuestring, HASH_ENTER, &found);
+		if (!found)
+			result = lappend(result, pstrdup(elem->valuestring));
 		i++;
 	}
+	hash_destroy(seen);
 	return result;
 }
 
@@ -771,6 +875,7 @@ check_column_decl(Decl *decl)
 		}
 		else if (strcmp(m->key, "function") == 0)
 		{
+			/* resolved when applied, by the rule of set_anonymiser */
 			cd->argument = member_string(decl, m);
 			function = m;
 		}
@@ -971,6 +1076,41 @@ apply_context_callback(void *arg)
 }
 
 /*
+ * pin_search_path
+ *		Resolve names as gdpr's SQL functions do: search_path pinned to
+ *		"pg_catalog, pg_temp", as their SET clause has it.
+ *
+ * A declaration names a "function" (and a "value" may be read by a type's
+ * input function, regclass say): with the caller's search_path, a schema
+ * early in it could supply a function of the same name, and the same text
+ * would mean different things as a declaration and in
+ * gdpr.set_anonymiser().  Pinned, both accept the same names: functions
+ * outside pg_catalog must be schema-qualified (functions are never looked
+ * up in pg_temp).  Returns the GUC nesting level for unpin_search_path; a
+ * transaction abort undoes the pinning too.
+ */
+static int
+pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * unpin_search_path
+ *		Undo pin_search_path.
+ */
+static void
+unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * begin_steps
  *		Let each call into the core see what the previous one wrote.
  *
@@ -1094,12 +1234,15 @@ apply_column_exports(Oid relid, const char *relname)
  *		leniently (NULL for none).
  *
  * Runs inside the declaring statement: an error from the core rolls back
- * everything, with a CONTEXT line naming the declaration.
+ * everything, with a CONTEXT line naming the declaration.  Names (the
+ * "function" of a column) resolve with the pinned search_path of gdpr's
+ * functions, not the caller's (see pin_search_path).
  */
 static void
 apply_declaration(const DeclTarget *target, void *checked, void *prev)
 {
 	ErrorContextCallback errcallback;
+	int			nestlevel;
 
 	/*
 	 * pg_dump creates a table, its comments and labels first and adds the
@@ -1119,6 +1262,7 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 	errcallback.arg = (void *) target;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
+	nestlevel = pin_search_path();
 	begin_steps();
 
 	switch (target->kind)
@@ -1188,6 +1332,7 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 	}
 
 	end_steps();
+	unpin_search_path(nestlevel);
 	error_context_stack = errcallback.previous;
 }
 
@@ -1204,12 +1349,14 @@ static void
 remove_declaration(const DeclTarget *target, void *prev)
 {
 	ErrorContextCallback errcallback;
+	int			nestlevel = pin_search_path();
 
 	begin_steps();
 	step();
 	if (gdpr_catalog_get_table(target->relid) == NULL)
 	{
 		end_steps();
+		unpin_search_path(nestlevel);
 		return;
 	}
 
@@ -1243,6 +1390,7 @@ remove_declaration(const DeclTarget *target, void *prev)
 	}
 
 	end_steps();
+	unpin_search_path(nestlevel);
 	error_context_stack = errcallback.previous;
 }
 
@@ -1549,10 +1697,24 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	const char *prev_text = NULL;
 	const char *new_text = NULL;
 	AlterTableStmt *pkstmt = NULL;
+	Oid			pkrelid = InvalidOid;
 
+	/*
+	 * The table is looked up before the statement runs, not after it: the
+	 * name resolves through the caller's search_path, and code run by the
+	 * statement (a volatile default, say) could create a temporary table of
+	 * the same name, which a later lookup would find instead.  No lock is
+	 * taken here (ALTER TABLE checks ownership before it locks); afterwards
+	 * the AccessExclusiveLock that adding a primary key takes shows that
+	 * the statement worked on this very table.
+	 */
 	if (IsA(parsetree, AlterTableStmt) &&
-		adds_primary_key((AlterTableStmt *) parsetree))
+		adds_primary_key((AlterTableStmt *) parsetree) &&
+		IsTransactionState() && extension_installed())
+	{
 		pkstmt = (AlterTableStmt *) parsetree;
+		pkrelid = RangeVarGetRelid(pkstmt->relation, NoLock, true);
+	}
 
 	if (IsA(parsetree, CommentStmt) && IsTransactionState() && extension_installed())
 	{
@@ -1595,11 +1757,13 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		declaration_changed(&target, prev_text, new_text, other_text);
 	}
 
-	if (pkstmt != NULL && IsTransactionState() && extension_installed())
+	if (pkstmt != NULL && OidIsValid(pkrelid) && IsTransactionState() &&
+		extension_installed())
 	{
-		Oid			relid = RangeVarGetRelid(pkstmt->relation, NoLock, true);
+		LOCKTAG		tag;
 
-		if (OidIsValid(relid))
-			apply_pending_declarations(relid);
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, pkrelid);
+		if (LockHeldByMe(&tag, AccessExclusiveLock))
+			apply_pending_declarations(pkrelid);
 	}
 }

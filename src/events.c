@@ -6,8 +6,9 @@
  * Events are written to gdpr.queue in the transaction that made the change,
  * so a rollback leaves none and a commit makes them durable with the data;
  * the log worker ships them later.  The statements here are fixed and fully
- * qualified, prepared once per backend, and run as the extension's owner:
- * users have no privileges on the queue or the markers.
+ * qualified, kept per backend (made again after gdpr.marker or gdpr.queue
+ * change), and run as the extension's owner: users have no privileges on
+ * the queue or the markers.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -23,60 +24,82 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 
 #include "gdpr.h"
 
-/* Local state: plans prepared once per backend */
-static SPIPlanPtr queue_many_plan = NULL;
-static SPIPlanPtr mark_plan[2] = {NULL, NULL};	/* [force] */
-static bool plans_stale = false;
+/* the fixed statements, by number: the cache's keys */
+#define STMT_QUEUE_DELETES	0
+#define STMT_MARK			1
+#define STMT_MARK_FORCE		2
+
+static const char *const statements[] = {
+	/* STMT_QUEUE_DELETES: $1 rel, $2 table name, $3 keys, $4 queue */
+	"WITH m AS ("
+	" DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
+	" AND key OPERATOR(pg_catalog.=) ANY ($3))"
+	"INSERT INTO gdpr.queue (kind, table_name, key) "
+	"SELECT 'delete', $2, k FROM pg_catalog.unnest($3) AS k "
+	"WHERE $4",
+	/* STMT_MARK: $1 rel, $2 keys, $3 table name, $4 queue */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker AS m (rel, key)"
+	" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+	" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key)"
+	"INSERT INTO gdpr.queue (kind, table_name, key)"
+	" SELECT 'anonymise', $3, m.key FROM m WHERE $4",
+	/* STMT_MARK_FORCE: the same, every key queued */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker AS m (rel, key)"
+	" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+	" ON CONFLICT (rel, key) DO UPDATE"
+	" SET anonymised_at = pg_catalog.now())"
+	"INSERT INTO gdpr.queue (kind, table_name, key)"
+	" SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
+	" WHERE $4",
+};
+
+/* Local state: the plans, kept per backend */
+static GdprCache *plans = NULL;
 
 /*
- * plans_invalidate
- *		Relcache callback: the plans are made again at their next use (see
- *		gdpr_prepare_lookup_plan for why any relation counts).
+ * build_plan
+ *		GdprCacheBuild of the kept statements.  An entry depends on the
+ *		relations its plan reads (gdpr.marker and gdpr.queue): their
+ *		statistics decide the plan, see gdpr_prepare_lookup_plan.
  */
 static void
-plans_invalidate(Datum arg, Oid relid)
+build_plan(void *entry, const void *key, void *arg)
 {
-	plans_stale = true;
-}
+	Oid			stmt = *(const Oid *) key;
+	Oid			types[3][4] = {
+		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
+		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
+	};
+	GdprPlanEntry *pe = entry;
 
-/*
- * refresh_plans
- *		Retire the plans after an invalidation, so the next use makes them
- *		again.  Registers the relcache callback on first use.
- */
-static void
-refresh_plans(void)
-{
-	static bool callback_registered = false;
-
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(plans_invalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	if (!plans_stale)
-		return;
-	gdpr_retire_plan(queue_many_plan);
-	gdpr_retire_plan(mark_plan[0]);
-	gdpr_retire_plan(mark_plan[1]);
-	queue_many_plan = mark_plan[0] = mark_plan[1] = NULL;
-	plans_stale = false;
+	pe->plans[0] = gdpr_prepare_lookup_plan(statements[stmt], 4, types[stmt]);
+	gdpr_cache_depend_plan(entry, pe->plans[0]);
 }
 
 /*
  * run_as_owner
- *		Execute a kept plan as the extension's owner.
- *
- * Through gdpr_owner_execute, the one way gdpr writes its own tables.
+ *		Execute fixed statement stmt as the extension's owner, through
+ *		gdpr_owner_execute, the one way gdpr writes its own tables.  The
+ *		caller is connected to SPI.
  */
 static void
-run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
+run_as_owner(Oid stmt, Datum *values)
 {
-	(void) gdpr_owner_execute(plan, NULL, 0, NULL, values, nulls, false, 0);
+	GdprPlanEntry *pe;
+
+	if (plans == NULL)
+		plans = gdpr_cache_create("gdpr event plans", sizeof(GdprPlanEntry), false,
+								  gdpr_cache_release_plans);
+	pe = gdpr_cache_lookup(plans, &stmt, build_plan, NULL);
+	(void) gdpr_owner_execute(pe->plans[0], NULL, 0, NULL, values, NULL, false, 0);
+	/* its commit wakes the log worker's launcher */
+	gdpr_worker_note_queued();
 }
 
 /*
@@ -85,11 +108,11 @@ run_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls)
  *		row's marker (see gdpr_events_queue_many).
  */
 void
-gdpr_events_queue(const char *kind, Oid relid, const char *key)
+gdpr_events_queue(Oid relid, const char *key)
 {
 	Datum		elem = CStringGetTextDatum(key);
 
-	gdpr_events_queue_many(kind, relid,
+	gdpr_events_queue_many(relid,
 						   PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false,
 														   TYPALIGN_INT)));
 }
@@ -104,29 +127,16 @@ gdpr_events_queue(const char *kind, Oid relid, const char *key)
  * still go.  Must be called inside a transaction; connects to SPI itself.
  */
 void
-gdpr_events_queue_many(const char *kind, Oid relid, Datum keys)
+gdpr_events_queue_many(Oid relid, Datum keys)
 {
 	Datum		values[4];
 
-	Assert(strcmp(kind, "delete") == 0);
 	gdpr_spi_connect();
-	refresh_plans();
-	if (queue_many_plan == NULL)
-	{
-		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID};
-
-		queue_many_plan = gdpr_prepare_lookup_plan("WITH m AS ("
-									   " DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
-									   " AND key OPERATOR(pg_catalog.=) ANY ($3))"
-									   "INSERT INTO gdpr.queue (kind, table_name, key) "
-									   "SELECT 'delete', $2, k FROM pg_catalog.unnest($3) AS k "
-									   "WHERE $4", 4, types);
-	}
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[2] = keys;
 	values[3] = BoolGetDatum(!gdpr_replaying);
-	run_as_owner(queue_many_plan, values, NULL);
+	run_as_owner(STMT_QUEUE_DELETES, values);
 	gdpr_spi_finish();
 }
 
@@ -145,35 +155,12 @@ void
 gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 {
 	Datum		values[4];
-	int			f = force ? 1 : 0;
 
 	gdpr_spi_connect();
-	refresh_plans();
-	if (mark_plan[f] == NULL)
-	{
-		Oid			types[4] = {REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID};
-
-		mark_plan[f] = gdpr_prepare_lookup_plan(force ?
-									"WITH m AS ("
-									" INSERT INTO gdpr.marker AS m (rel, key)"
-									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
-									" ON CONFLICT (rel, key) DO UPDATE"
-									" SET anonymised_at = pg_catalog.now())"
-									"INSERT INTO gdpr.queue (kind, table_name, key)"
-									" SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
-									" WHERE $4" :
-									"WITH m AS ("
-									" INSERT INTO gdpr.marker AS m (rel, key)"
-									" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
-									" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key)"
-									"INSERT INTO gdpr.queue (kind, table_name, key)"
-									" SELECT 'anonymise', $3, m.key FROM m WHERE $4",
-									4, types);
-	}
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = keys;
 	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying);
-	run_as_owner(mark_plan[f], values, NULL);
+	run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
 	gdpr_spi_finish();
 }

@@ -53,7 +53,6 @@
 #include "access/table.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -127,29 +126,6 @@ typedef struct ExportState
 } ExportState;
 
 /*
- * keytext_hash
- *		HTAB hash function over a pointer to a NUL-terminated string.
- */
-static uint32
-keytext_hash(const void *key, Size keysize)
-{
-	const char *s = *(char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-/*
- * keytext_match
- *		HTAB match function over pointers to NUL-terminated strings; 0 when
- *		equal.
- */
-static int
-keytext_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
-}
-
-/*
  * find_table
  *		The export's entry for a relation, or NULL.
  */
@@ -210,7 +186,7 @@ make_table(Oid relid)
 
 	if (table == NULL)
 		return NULL;
-	key = gdpr_key_lookup(relid, true);
+	key = gdpr_search_skip_keyless(relid, "export");
 	if (key == NULL)
 		return NULL;
 	for (int i = 0; i < key->nkeys; i++)
@@ -233,8 +209,8 @@ make_table(Oid relid)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(RowEntry);
-	ctl.hash = keytext_hash;
-	ctl.match = keytext_match;
+	ctl.hash = gdpr_string_key_hash;
+	ctl.match = gdpr_string_key_match;
 	ctl.hcxt = CurrentMemoryContext;
 	et->rows = hash_create("gdpr export rows", 64, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -497,6 +473,30 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 }
 
 /*
+ * array_cast_type
+ *		The schema-qualified name of a column type for the casts of
+ *		match_clause, without a length: "pg_catalog.bpchar", not
+ *		"character".
+ *
+ * The plain name of a type without its typmod means something else for
+ * some types: "character" is char(1) and "bit" is bit(1), so casting a
+ * char(4) or bit(3) value to it would cut it to one character or bit and
+ * no row would match, or worse, "ab" would match another person's "a".
+ * format_type with FORMAT_TYPE_TYPEMOD_GIVEN and typmod -1 names the
+ * unconstrained type instead.  The column's own typmod is not used either:
+ * a foreign key between char(2) and char(6) columns must not cut the longer
+ * side's values.  For the same reason a domain is replaced by its base
+ * type (a domain over char(2) would cut values to two characters); the
+ * equality operator is the base type's anyway.
+ */
+static char *
+array_cast_type(Oid typid)
+{
+	return format_type_extended(getBaseType(typid), -1,
+								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
+/*
  * match_clause
  *		SQL condition matching a table's columns (indexes into its needed
  *		columns) against text[] parameters $firstparam..: one value array per
@@ -520,7 +520,7 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 		appendStringInfo(&buf, "t.%s %s ANY ($%d::pg_catalog.text[]::%s[])",
 						 quote_identifier(et->neednames[idx[0]]),
 						 gdpr_key_eq_operator(typid, false), firstparam,
-						 format_type_be_qualified(typid));
+						 array_cast_type(typid));
 		return buf.data;
 	}
 
@@ -528,7 +528,7 @@ match_clause(ExportTable *et, int ncols, const int *idx, int firstparam)
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%spg_catalog.unnest($%d::pg_catalog.text[]::%s[])",
 						 i > 0 ? ", " : "", firstparam + i,
-						 format_type_be_qualified(et->needtypes[idx[i]]));
+						 array_cast_type(et->needtypes[idx[i]]));
 	appendStringInfoString(&buf, ") AS u(");
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%sv%d", i > 0 ? ", " : "", i + 1);
@@ -560,8 +560,8 @@ value_arrays(List *rows, int ncols, const int *idx, Datum *arrays)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(char *);
-	ctl.hash = keytext_hash;
-	ctl.match = keytext_match;
+	ctl.hash = gdpr_string_key_hash;
+	ctl.match = gdpr_string_key_match;
 	ctl.hcxt = CurrentMemoryContext;
 	seen = hash_create("gdpr export values", list_length(rows) + 1, &ctl,
 					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -790,19 +790,6 @@ export_document(ExportState *state, MemoryContext result_cxt)
 }
 
 /*
- * not_registered_error
- *		Raise the error for exporting from a table that is not registered.
- */
-static void
-not_registered_error(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("table \"%s\" is not registered with gdpr", gdpr_relation_name(relid)),
-			 errhint("Register it with gdpr.register().")));
-}
-
-/*
  * gdpr_export
  *		SQL: gdpr.export(rel regclass, key text) and gdpr.export(rel regclass,
  *		key anyelement) RETURNS jsonb
@@ -818,7 +805,6 @@ Datum
 gdpr_export(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	MemoryContext callcxt = CurrentMemoryContext;
 	GdprKey    *key;
 	Datum		values[INDEX_MAX_KEYS];
@@ -831,15 +817,9 @@ gdpr_export(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (gdpr_catalog_get_table(relid) == NULL)
-		not_registered_error(relid);
-
+	(void) gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	if (argtype == TEXTOID || !OidIsValid(argtype))
-		keytext = gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(1)), values);
-	else
-		keytext = gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(1), argtype),
-								 values);
+	keytext = gdpr_key_argument(fcinfo, 1, key, values);
 
 	gdpr_spi_connect();
 	state = export_init();
@@ -877,7 +857,8 @@ gdpr_export_search(PG_FUNCTION_ARGS)
 	Jsonb	   *doc;
 
 	if (!PG_ARGISNULL(0))
-		searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+		searches = gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									   false);
 
 	gdpr_spi_connect();
 	state = export_init();

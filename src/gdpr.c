@@ -40,7 +40,6 @@ _PG_init(void)
 	gdpr_declare_init();
 	gdpr_util_init();
 	gdpr_identity_init();
-	gdpr_catalog_init();
 	gdpr_trigger_init();
 
 	if (process_shared_preload_libraries_in_progress)

@@ -23,6 +23,7 @@
 #include "access/tupdesc.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/relcache.h"
@@ -50,13 +51,21 @@ extern char *gdpr_databases;
 extern char *gdpr_source_name;
 extern bool gdpr_log_anonymise;
 extern char *gdpr_pseudonym_key;
+extern char *gdpr_pseudonym_key_file;
 extern bool gdpr_allow_anonymise_db;
 extern int	gdpr_ship_interval;		/* ms between shipping rounds */
 extern int	gdpr_ship_batch_size;	/* events per remote transaction */
 extern int	gdpr_retry_max_interval;	/* ms, ceiling of the back-off */
 extern int	gdpr_anonymise_batch_size;	/* rows per batch of anonymise_db */
 
+/* said instead of libpq's message when gdpr.log_conninfo does not parse */
+#define GDPR_CONNINFO_UNPARSABLE \
+	"gdpr.log_conninfo is not a valid connection string (libpq's message is not shown, since it may quote part of a password)"
+
 extern void gdpr_define_gucs(void);
+extern const char *gdpr_pseudonym_key_value(void);
+extern bool gdpr_conninfo_is_secret(const char *keyword);
+extern char *gdpr_conninfo_scrub(const char *message);
 extern char *gdpr_source(void);
 
 /* ------------------------------------------------------------------------
@@ -74,12 +83,42 @@ extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
 extern Datum gdpr_list_to_text_array(List *strings);
 extern void gdpr_util_init(void);
-extern void gdpr_retire_plan(SPIPlanPtr plan);
 extern SPIPlanPtr gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types);
 extern int	gdpr_plan_for_lookups(void);
 extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
+
+/* ------------------------------------------------------------------------
+ * cache.c: the backend-local caches (keys, registry, rules, plans)
+ * ------------------------------------------------------------------------
+ */
+typedef struct GdprCache GdprCache;
+typedef void (*GdprCacheBuild) (void *entry, const void *key, void *arg);
+typedef void (*GdprCacheRelease) (void *entry);
+
+/* entries of plan caches start with this; gdpr_cache_release_plans frees them */
+#define GDPR_PLAN_ENTRY_PLANS 2
+typedef struct GdprPlanEntry
+{
+	SPIPlanPtr	plans[GDPR_PLAN_ENTRY_PLANS];
+} GdprPlanEntry;
+
+extern void gdpr_cache_init(void);
+extern GdprCache *gdpr_cache_create(const char *name, Size entrysize, bool string_keys,
+									GdprCacheRelease release);
+extern void *gdpr_cache_lookup(GdprCache *cache, const void *key, GdprCacheBuild build,
+							   void *arg);
+extern void *gdpr_cache_find(GdprCache *cache, const void *key);
+extern long gdpr_cache_count(GdprCache *cache);
+extern MemoryContext gdpr_cache_context(void *entry);
+extern void gdpr_cache_depend(void *entry, Oid relid);
+extern void gdpr_cache_depend_all(void *entry);
+extern void gdpr_cache_depend_plan(void *entry, SPIPlanPtr plan);
+extern void gdpr_cache_invalidate(Oid relid);
+extern void gdpr_cache_release_plans(void *entry);
+extern uint32 gdpr_string_key_hash(const void *key, Size keysize);
+extern int	gdpr_string_key_match(const void *key1, const void *key2, Size keysize);
 
 /* ------------------------------------------------------------------------
  * identity.c: every identity switch
@@ -126,7 +165,8 @@ typedef struct GdprKey
 
 extern GdprKey *gdpr_key_lookup(Oid relid, bool missing_ok);
 extern char *gdpr_key_parse(GdprKey *key, const char *text, Datum *values);
-extern char *gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid);
+extern char *gdpr_key_argument(FunctionCallInfo fcinfo, int argno, GdprKey *key,
+							   Datum *values);
 extern char *gdpr_key_from_tuple(GdprKey *key, TupleDesc tupdesc, HeapTuple tuple);
 extern char *gdpr_key_text_expr(GdprKey *key, const char *alias);
 extern char *gdpr_key_match_clause(GdprKey *key, const char *alias, int firstparam);
@@ -159,14 +199,11 @@ typedef struct GdprTable
 	List	   *export_exclude; /* char * */
 } GdprTable;
 
-extern void gdpr_catalog_init(void);
 extern GdprTable *gdpr_catalog_get_table(Oid relid);
+extern GdprTable *gdpr_registered_table(Oid relid);
 extern List *gdpr_catalog_registered_tables(void);
 extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
 										 const char *attname, AttrNumber attnum);
-extern void gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
-										List *export_fields, bool export_all,
-										List *export_exclude, bool can_anonymise);
 extern void gdpr_catalog_ensure_table(Oid relid, bool declared);
 extern void gdpr_catalog_unregister_table(Oid relid);
 extern void gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
@@ -199,6 +236,8 @@ typedef struct GdprParams
 	char		nulls[FUNC_MAX_ARGS];
 } GdprParams;
 
+extern bool gdpr_method_known(const char *name);
+extern char *gdpr_method_list(void);
 extern char *gdpr_method_validate(Relation rel, const char *attname,
 								  const char *method, const char *argument);
 extern char *gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
@@ -219,25 +258,22 @@ typedef enum GdprSkipMarked
 
 extern char *gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 									  const char *from, const char *where,
-									  GdprSkipMarked skip_marked, GdprParams *params,
-									  const char *extra_set);
+									  GdprSkipMarked skip_marked, const char *extra_set);
 extern uint64 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql,
 								 GdprParams *params, bool queue_event, bool force,
 								 bool as_owner);
 extern bool gdpr_row_exists(Oid relid, GdprKey *key, Datum *values);
 extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum *values,
 							   const char *keytext, bool force, bool as_owner);
-extern GdprTable *gdpr_registered_table(Oid relid);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
-extern void gdpr_anonymise_invalidate(Oid relid);
 
 /* ------------------------------------------------------------------------
  * events.c: the outbox
  * ------------------------------------------------------------------------
  */
-extern void gdpr_events_queue(const char *kind, Oid relid, const char *key);
-extern void gdpr_events_queue_many(const char *kind, Oid relid, Datum keys);
+extern void gdpr_events_queue(Oid relid, const char *key);
+extern void gdpr_events_queue_many(Oid relid, Datum keys);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 
 /* ------------------------------------------------------------------------
@@ -258,9 +294,17 @@ extern void gdpr_trigger_init(void);
 extern void gdpr_declare_init(void);
 
 /* ------------------------------------------------------------------------
+ * lineage.c: which events are this database's
+ * ------------------------------------------------------------------------
+ */
+extern char *gdpr_lineage(void);
+extern char *gdpr_lineage_ids(void);
+
+/* ------------------------------------------------------------------------
  * worker.c / shipper.c / rerun.c: the log
  * ------------------------------------------------------------------------
  */
 extern void gdpr_worker_register(void);
+extern void gdpr_worker_note_queued(void);
 
 #endif							/* GDPR_H */

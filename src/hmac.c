@@ -224,15 +224,21 @@ prepare_key(const char *key)
 	sha256_init(&cached_outer);
 	sha256_update(&cached_outer, pad, SHA256_BLOCK);
 
+	explicit_bzero(block, sizeof(block));
+	explicit_bzero(pad, sizeof(pad));
 	if (cached_key != NULL)
+	{
+		explicit_bzero(cached_key, strlen(cached_key));
 		pfree(cached_key);
+	}
 	cached_key = MemoryContextStrdup(TopMemoryContext, key);
 }
 
 /*
  * gdpr_pseudonym
  *		SQL function gdpr.pseudonym(text): HMAC-SHA256 of the value keyed by
- *		gdpr.pseudonym_key, as 64 lower-case hex digits.
+ *		the pseudonym key (gdpr.pseudonym_key_file or gdpr.pseudonym_key), as
+ *		64 lower-case hex digits.
  *
  * The same input gives the same output in every table, so joins on
  * pseudonyms keep working.  An empty key is an error: a keyless hash of,
@@ -247,14 +253,7 @@ gdpr_pseudonym(PG_FUNCTION_ARGS)
 	char		hex[SHA256_DIGEST * 2];
 	static const char hexdigits[] = "0123456789abcdef";
 
-	if (gdpr_pseudonym_key == NULL || gdpr_pseudonym_key[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("gdpr.pseudonym_key is not set"),
-				 errdetail("The anonymisation method \"hash\" needs a secret key."),
-				 errhint("A superuser must set gdpr.pseudonym_key, e.g. in postgresql.conf.")));
-
-	prepare_key(gdpr_pseudonym_key);
+	prepare_key(gdpr_pseudonym_key_value());
 	ctx = cached_inner;
 	sha256_update(&ctx, (const uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
 	sha256_final(&ctx, digest);

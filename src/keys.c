@@ -29,8 +29,6 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -42,32 +40,11 @@
 /* an entry of the key cache */
 typedef struct KeyCacheEntry
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
 	GdprKey    *key;			/* NULL: no primary key */
 } KeyCacheEntry;
 
 /* Local state */
-static HTAB *key_cache = NULL;
-
-/*
- * key_cache_invalidate
- *		Relcache callback: forget the key of relid (all when InvalidOid).
- *
- * Old entries are not freed: a caller may still hold one for the rest of its
- * statement.  They are small and invalidations of keys are rare.
- */
-static void
-key_cache_invalidate(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	KeyCacheEntry *entry;
-
-	hash_seq_init(&status, key_cache);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		if (relid == InvalidOid || entry->relid == relid)
-			entry->valid = false;
-}
+static GdprCache *key_cache = NULL;
 
 /*
  * note_format_dependence
@@ -140,10 +117,10 @@ gdpr_key_unpin_format(int nestlevel)
 /*
  * build_key
  *		Read the primary key of relid from the relcache into a GdprKey
- *		allocated in CacheMemoryContext; NULL when there is none.
+ *		allocated in cxt; NULL when there is none.
  */
 static GdprKey *
-build_key(Oid relid)
+build_key(Oid relid, MemoryContext cxt)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	Oid			pkoid = gdpr_relation_primary_key_index(rel);
@@ -157,7 +134,7 @@ build_key(Oid relid)
 		return NULL;
 	}
 
-	old = MemoryContextSwitchTo(CacheMemoryContext);
+	old = MemoryContextSwitchTo(cxt);
 	key = palloc0(sizeof(GdprKey));
 	key->relid = relid;
 	idx = index_open(pkoid, AccessShareLock);
@@ -193,11 +170,30 @@ build_key(Oid relid)
 }
 
 /*
+ * build_key_entry
+ *		GdprCacheBuild of the key cache: the key depends on its table only
+ *		(adding or dropping the primary key, or changing a key column's type,
+ *		invalidates the table).
+ */
+static void
+build_key_entry(void *entry, const void *key, void *arg)
+{
+	Oid			relid = *(const Oid *) key;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	gdpr_cache_depend(entry, relid);
+	((KeyCacheEntry *) entry)->key = build_key(relid, gdpr_cache_context(entry));
+}
+
+/*
  * gdpr_key_lookup
  *		Describe the primary key of a table.
  *
- * Returns a cached GdprKey (do not modify or free it; it stays valid for the
- * current statement), or NULL when the table has no primary key and
+ * Returns a cached GdprKey (do not modify or free it; it stays valid until
+ * the end of the transaction), or NULL when the table has no primary key and
  * missing_ok is true; otherwise a missing key is an error.  For keys of
  * more than one column a blessed row type of the key columns is built, so
  * that row literals can be parsed and printed.
@@ -206,33 +202,10 @@ GdprKey *
 gdpr_key_lookup(Oid relid, bool missing_ok)
 {
 	KeyCacheEntry *entry;
-	bool		found;
 
 	if (key_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(KeyCacheEntry);
-		ctl.hcxt = CacheMemoryContext;
-		key_cache = hash_create("gdpr key cache", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(key_cache_invalidate, (Datum) 0);
-	}
-	entry = hash_search(key_cache, &relid, HASH_ENTER, &found);
-	if (!found || !entry->valid)
-	{
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		{
-			(void) hash_search(key_cache, &relid, HASH_REMOVE, NULL);
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with OID %u does not exist", relid)));
-		}
-		entry->valid = false;
-		entry->key = build_key(relid);
-		entry->valid = true;
-	}
+		key_cache = gdpr_cache_create("gdpr key cache", sizeof(KeyCacheEntry), false, NULL);
+	entry = gdpr_cache_lookup(key_cache, &relid, build_key_entry, NULL);
 	if (entry->key == NULL && !missing_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
@@ -308,7 +281,7 @@ gdpr_key_parse(GdprKey *key, const char *text, Datum *values)
  * text, so an integer given for a bigint key, or a row for a multi-column
  * key, is accepted.  Returns palloc'd text.
  */
-char *
+static char *
 gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid)
 {
 	Oid			typoutput;
@@ -320,6 +293,31 @@ gdpr_key_from_datum(GdprKey *key, Datum value, Oid typid)
 
 	getTypeOutputInfo(typid, &typoutput, &isvarlena);
 	return gdpr_key_parse(key, OidOutputFunctionCall(typoutput, value), values);
+}
+
+/*
+ * gdpr_key_argument
+ *		The canonical key text of argument argno of an SQL function that
+ *		takes a key as text or as anyelement, filling values with the key's
+ *		Datums.
+ *
+ * A text argument (or one of a call made without an expression, which
+ * only the text forms get) is parsed; an unknown-type argument is a C
+ * string; any other type is printed by its own output function first
+ * (gdpr_key_from_datum), so an integer given for a bigint key, or a row
+ * for a multi-column key, is accepted.
+ */
+char *
+gdpr_key_argument(FunctionCallInfo fcinfo, int argno, GdprKey *key, Datum *values)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (argtype == TEXTOID || !OidIsValid(argtype))
+		return gdpr_key_parse(key, text_to_cstring(PG_GETARG_TEXT_PP(argno)), values);
+	if (argtype == UNKNOWNOID)
+		return gdpr_key_parse(key, DatumGetCString(PG_GETARG_DATUM(argno)), values);
+	return gdpr_key_parse(key, gdpr_key_from_datum(key, PG_GETARG_DATUM(argno), argtype),
+						  values);
 }
 
 /*

@@ -11,6 +11,10 @@
  * constants and functions.  The expressions built here are deterministic,
  * so a replay after a restore produces the same values.
  *
+ * Each method is one row of the table methods[]: its name, whether it
+ * takes an argument, its validator and its expression builder.  The list
+ * of methods in messages is generated from that table.
+ *
  * Copyright (c) 2026, gdpr developers
  *
  * IDENTIFICATION
@@ -58,11 +62,44 @@ typedef struct ColumnInfo
 	char		identity;		/* attidentity */
 } ColumnInfo;
 
-static char *get_typ_typname(Oid typid);
+/* what a method sets every row's column to, as far as the checks care */
+typedef enum MethodYield
+{
+	YIELDS_PER_ROW,				/* a value per row (or the column's volatile default) */
+	YIELDS_NULL,				/* NULL */
+	YIELDS_CONSTANT				/* one value for every row */
+} MethodYield;
 
-static const char *const known_methods[] = {
-	"default", "null", "blank", "value", "column_default", "function", "hash", "email", NULL
-};
+/* what a method's expression builder gets */
+typedef struct MethodExprArgs
+{
+	ColumnInfo *ci;
+	GdprKey    *key;
+	const char *argument;		/* as stored */
+	const char *alias;			/* of the row */
+	const char *col;			/* alias.column */
+	const char *coltype;		/* the column's type, qualified, with typmod */
+} MethodExprArgs;
+
+/* one anonymisation method */
+typedef struct MethodDef
+{
+	const char *name;
+	bool		takes_argument;
+
+	/*
+	 * Check that the method can anonymise the column; may replace
+	 * *argument by the form to store.  Returns what it yields.
+	 */
+	MethodYield (*validate) (Relation rel, ColumnInfo *ci, const char *method,
+							   const char **argument);
+	/* the SQL expression the column is set to (palloc'd), or ... */
+	char	   *(*expr) (MethodExprArgs *a);
+	/* ... a fixed one */
+	const char *fixed_expr;
+} MethodDef;
+
+static char *get_typ_typname(Oid typid);
 
 /*
  * is_citext
@@ -268,6 +305,7 @@ check_constant(ColumnInfo *ci, const char *value)
  *		Error for a method that gives every row the same value in a unique
  *		column.
  */
+pg_attribute_noreturn()
 static void
 refuse_unique(ColumnInfo *ci, const char *method)
 {
@@ -282,6 +320,7 @@ refuse_unique(ColumnInfo *ci, const char *method)
  * refuse_null
  *		Error for a method that yields NULL on a column that refuses it.
  */
+pg_attribute_noreturn()
 static void
 refuse_null(ColumnInfo *ci, const char *method)
 {
@@ -296,6 +335,7 @@ refuse_null(ColumnInfo *ci, const char *method)
  * refuse_type
  *		Error for a method that does not apply to the column's type.
  */
+pg_attribute_noreturn()
 static void
 refuse_type(ColumnInfo *ci, const char *method)
 {
@@ -357,139 +397,6 @@ resolve_function(ColumnInfo *ci, const char *argument)
 }
 
 /*
- * gdpr_method_validate
- *		Check that method (with argument) can anonymise column attname of
- *		rel.
- *
- * Returns the argument to store: NULL for methods without one, the
- * schema-qualified signature for "function", the constant for "value".
- * Errors out, with a hint where one helps, when the declaration cannot
- * work for every row.
- */
-char *
-gdpr_method_validate(Relation rel, const char *attname, const char *method,
-					 const char *argument)
-{
-	ColumnInfo	ci;
-	GdprKey    *key = gdpr_key_lookup(RelationGetRelid(rel), false);
-	bool		known = false;
-	bool		yields_null = false;
-	bool		yields_constant = false;
-
-	for (int i = 0; known_methods[i] != NULL; i++)
-		if (strcmp(method, known_methods[i]) == 0)
-			known = true;
-	if (!known)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized anonymisation method: \"%s\"", method),
-				 errdetail("Valid methods are \"default\", \"null\", \"blank\", \"value\", \"column_default\", \"function\", \"hash\" and \"email\".")));
-
-	describe_column(rel, attname, &ci);
-
-	if (gdpr_key_is_key_column(key, ci.attnum))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" of relation \"%s\" is part of its primary key",
-						attname, ci.relname),
-				 errdetail("Key columns identify the row and cannot be anonymised.")));
-	if (ci.generated != '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
-				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
-						attname, ci.relname),
-				 errdetail("A generated column cannot be written; anonymise the columns it is computed from.")));
-	if (ci.identity != '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
-				 errmsg("column \"%s\" of relation \"%s\" is an identity column",
-						attname, ci.relname),
-				 errdetail("Identity columns hold generated numbers, not personal data, and cannot be anonymised.")));
-
-	if (strcmp(method, "value") == 0 || strcmp(method, "function") == 0)
-	{
-		if (argument == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("anonymisation method \"%s\" requires an argument", method)));
-	}
-	else if (argument != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("anonymisation method \"%s\" takes no argument", method)));
-
-	if (strcmp(method, "null") == 0)
-		yields_null = true;
-	else if (strcmp(method, "default") == 0)
-	{
-		if (!ci.notnull)
-			yields_null = true;
-		else
-		{
-			const char *lit = default_literal(&ci);
-
-			if (lit == NULL && !type_is_enum(ci.basetypid))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("anonymisation method \"default\" has no value for NOT NULL column \"%s\" of type %s",
-								attname, format_type_be(ci.typid)),
-						 errhint("Declare the method \"value\" or \"function\" for this column.")));
-			if (ci.unique && !default_has_keyed_form(&ci))
-				yields_constant = true;
-			else if (!ci.unique && lit != NULL)
-				check_constant(&ci, lit);
-		}
-	}
-	else if (strcmp(method, "blank") == 0)
-	{
-		if (is_text_column(&ci))
-			check_constant(&ci, "");
-		else if (type_is_array(ci.basetypid) || ci.basetypid == JSONOID ||
-				 ci.basetypid == JSONBOID)
-			check_constant(&ci, "{}");
-		else
-			refuse_type(&ci, method);
-		yields_constant = true;
-	}
-	else if (strcmp(method, "value") == 0)
-	{
-		check_constant(&ci, argument);
-		yields_constant = true;
-	}
-	else if (strcmp(method, "column_default") == 0)
-	{
-		Node	   *expr = build_column_default(rel, ci.attnum);
-
-		if (expr == NULL)
-			yields_null = true;
-		else if (!contain_volatile_functions(expr))
-			yields_constant = true;
-	}
-	else if (strcmp(method, "function") == 0)
-	{
-		Oid			funcid = resolve_function(&ci, argument);
-
-		argument = format_procedure_qualified(funcid);
-	}
-	else if (strcmp(method, "hash") == 0 || strcmp(method, "email") == 0)
-	{
-		if (!is_text_column(&ci))
-			refuse_type(&ci, method);
-	}
-
-	if (yields_null && (ci.notnull || ci.nulls_not_distinct))
-	{
-		if (ci.notnull)
-			refuse_null(&ci, method);
-		refuse_unique(&ci, method);
-	}
-	if (yields_constant && ci.unique)
-		refuse_unique(&ci, method);
-
-	return argument ? pstrdup(argument) : NULL;
-}
-
-/*
  * cut_to_width
  *		Wrap a text expression in left(expr, width) when the column has a
  *		character limit.
@@ -524,11 +431,350 @@ gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull)
  *		error when it is gone.
  */
 static Oid
-stored_function(const char *signature, const char *attname)
+stored_function(const char *signature)
 {
 	/* an error naming the signature (42883) when the function is gone */
 	return DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 												CStringGetDatum(signature)));
+}
+
+/* ------------------------------------------------------------------------
+ * The methods: one validator and one expression builder each
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * validate_default
+ *		"default": NULL for a nullable column; for a NOT NULL one a value
+ *		derived from the key in a unique text or uuid column, else a fixed
+ *		value of the type (the first label of an enum).
+ */
+static MethodYield
+validate_default(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	const char *lit;
+
+	if (!ci->notnull)
+		return YIELDS_NULL;
+	lit = default_literal(ci);
+	if (lit == NULL && !type_is_enum(ci->basetypid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("anonymisation method \"default\" has no value for NOT NULL column \"%s\" of type %s",
+						ci->attname, format_type_be(ci->typid)),
+				 errhint("Declare the method \"value\" or \"function\" for this column.")));
+	if (ci->unique && !default_has_keyed_form(ci))
+		return YIELDS_CONSTANT;
+	if (!ci->unique && lit != NULL)
+		check_constant(ci, lit);
+	return ci->unique ? YIELDS_PER_ROW : YIELDS_CONSTANT;
+}
+
+/*
+ * expr_default
+ *		The expression of "default" (see validate_default).
+ */
+static char *
+expr_default(MethodExprArgs *a)
+{
+	ColumnInfo *ci = a->ci;
+	const char *lit;
+
+	if (!ci->notnull)
+		return pstrdup("NULL");
+	if (ci->unique && is_text_column(ci))
+		return psprintf("CAST(%s AS %s)", cut_to_width(ci, gdpr_key_text_expr(a->key, a->alias)),
+						a->coltype);
+	if (ci->unique && ci->basetypid == UUIDOID)
+		return psprintf("CAST(CAST(pg_catalog.md5(%s) AS pg_catalog.uuid) AS %s)",
+						gdpr_key_text_expr(a->key, a->alias), a->coltype);
+	if (type_is_enum(ci->basetypid))
+		return psprintf("CAST(pg_catalog.enum_first(CAST(NULL AS %s)) AS %s)",
+						format_type_extended(ci->basetypid, -1, FORMAT_TYPE_FORCE_QUALIFY),
+						a->coltype);
+	lit = default_literal(ci);
+	if (lit == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("anonymisation method \"default\" has no value for NOT NULL column \"%s\" of type %s",
+						ci->attname, format_type_be(ci->typid))));
+	return psprintf("CAST('%s' AS %s)", lit, a->coltype);
+}
+
+/*
+ * validate_null
+ *		"null": always NULL.
+ */
+static MethodYield
+validate_null(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	return YIELDS_NULL;
+}
+
+/*
+ * validate_blank
+ *		"blank": the empty string of a text column, '{}' of an array or JSON
+ *		column.
+ */
+static MethodYield
+validate_blank(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	if (is_text_column(ci))
+		check_constant(ci, "");
+	else if (type_is_array(ci->basetypid) || ci->basetypid == JSONOID ||
+			 ci->basetypid == JSONBOID)
+		check_constant(ci, "{}");
+	else
+		refuse_type(ci, method);
+	return YIELDS_CONSTANT;
+}
+
+/*
+ * expr_blank
+ *		The expression of "blank".
+ */
+static char *
+expr_blank(MethodExprArgs *a)
+{
+	return psprintf("CAST('%s' AS %s)", is_text_column(a->ci) ? "" : "{}", a->coltype);
+}
+
+/*
+ * validate_value
+ *		"value": the constant given as argument, which must fit the column.
+ */
+static MethodYield
+validate_value(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	check_constant(ci, *argument);
+	return YIELDS_CONSTANT;
+}
+
+/*
+ * expr_value
+ *		The expression of "value": a quoted literal, so a statement needs no
+ *		parameter for it however many columns it sets.
+ */
+static char *
+expr_value(MethodExprArgs *a)
+{
+	return psprintf("CAST(CAST(%s AS pg_catalog.text) AS %s)",
+					quote_literal_cstr(a->argument), a->coltype);
+}
+
+/*
+ * validate_column_default
+ *		"column_default": the column's DEFAULT (NULL without one).
+ */
+static MethodYield
+validate_column_default(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	Node	   *expr = build_column_default(rel, ci->attnum);
+
+	if (expr == NULL)
+		return YIELDS_NULL;
+	return contain_volatile_functions(expr) ? YIELDS_PER_ROW : YIELDS_CONSTANT;
+}
+
+/*
+ * validate_function
+ *		"function": a function of the column's type (resolve_function); the
+ *		argument stored is its schema-qualified signature.
+ */
+static MethodYield
+validate_function(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	*argument = format_procedure_qualified(resolve_function(ci, *argument));
+	return YIELDS_PER_ROW;
+}
+
+/*
+ * expr_function
+ *		The expression of "function": a call with the arguments cast to the
+ *		function's declared types, so that it resolves to this function, an
+ *		exact match, and never to an overload created later (for a
+ *		domain-typed column, say).
+ */
+static char *
+expr_function(MethodExprArgs *a)
+{
+	Oid			funcid = stored_function(a->argument);
+	char	   *fname = quote_qualified_identifier(get_namespace_name(get_func_namespace(funcid)),
+												   get_func_name(funcid));
+	Oid		   *argtypes;
+	int			nargs;
+	char	   *arg0;
+
+	(void) get_func_signature(funcid, &argtypes, &nargs);
+	arg0 = psprintf("CAST(%s AS %s)", a->col,
+					format_type_extended(argtypes[0], -1, FORMAT_TYPE_FORCE_QUALIFY));
+	if (nargs == 2)
+		return psprintf("CAST(%s(%s, CAST(%s AS pg_catalog.text)) AS %s)", fname, arg0,
+						gdpr_key_text_expr(a->key, a->alias), a->coltype);
+	return psprintf("CAST(%s(%s) AS %s)", fname, arg0, a->coltype);
+}
+
+/*
+ * validate_text_only
+ *		"hash" and "email": text columns only.
+ */
+static MethodYield
+validate_text_only(Relation rel, ColumnInfo *ci, const char *method,
+				const char **argument)
+{
+	if (!is_text_column(ci))
+		refuse_type(ci, method);
+	return YIELDS_PER_ROW;
+}
+
+/*
+ * expr_hash
+ *		The expression of "hash": the keyed pseudonym of the old value.
+ */
+static char *
+expr_hash(MethodExprArgs *a)
+{
+	return psprintf("CAST(%s AS %s)",
+					cut_to_width(a->ci, psprintf("gdpr.pseudonym(CAST(%s AS pg_catalog.text))",
+												 a->col)),
+					a->coltype);
+}
+
+/*
+ * expr_email
+ *		The expression of "email": the key at the anonymised domain.
+ */
+static char *
+expr_email(MethodExprArgs *a)
+{
+	return psprintf("CAST(%s AS %s)",
+					cut_to_width(a->ci, psprintf("(%s OPERATOR(pg_catalog.||) '@%s')",
+												 gdpr_key_text_expr(a->key, a->alias),
+												 GDPR_ANONYMISED_DOMAIN)),
+					a->coltype);
+}
+
+/* the methods, in the order the documentation and the messages list them */
+static const MethodDef methods[] = {
+	{"default", false, validate_default, expr_default, NULL},
+	{"null", false, validate_null, NULL, "NULL"},
+	{"blank", false, validate_blank, expr_blank, NULL},
+	{"value", true, validate_value, expr_value, NULL},
+	{"column_default", false, validate_column_default, NULL, "DEFAULT"},
+	{"function", true, validate_function, expr_function, NULL},
+	{"hash", false, validate_text_only, expr_hash, NULL},
+	{"email", false, validate_text_only, expr_email, NULL},
+};
+
+/*
+ * find_method
+ *		The method called name, or NULL.
+ */
+static const MethodDef *
+find_method(const char *name)
+{
+	for (int i = 0; i < lengthof(methods); i++)
+		if (strcmp(name, methods[i].name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/*
+ * gdpr_method_known
+ *		Whether name is an anonymisation method.
+ */
+bool
+gdpr_method_known(const char *name)
+{
+	return find_method(name) != NULL;
+}
+
+/*
+ * gdpr_method_list
+ *		The methods for messages: "\"default\", \"null\", ... and \"email\"".
+ */
+char *
+gdpr_method_list(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < lengthof(methods); i++)
+		appendStringInfo(&buf, "%s\"%s\"",
+						 i == 0 ? "" : (i == lengthof(methods) - 1 ? " and " : ", "),
+						 methods[i].name);
+	return buf.data;
+}
+
+/*
+ * gdpr_method_validate
+ *		Check that method (with argument) can anonymise column attname of
+ *		rel.
+ *
+ * Returns the argument to store: NULL for methods without one, the
+ * schema-qualified signature for "function", the constant for "value".
+ * Errors out, with a hint where one helps, when the declaration cannot
+ * work for every row.
+ */
+char *
+gdpr_method_validate(Relation rel, const char *attname, const char *method,
+					 const char *argument)
+{
+	const MethodDef *def = find_method(method);
+	ColumnInfo	ci;
+	GdprKey    *key = gdpr_key_lookup(RelationGetRelid(rel), false);
+	MethodYield yield;
+
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized anonymisation method: \"%s\"", method),
+				 errdetail("Valid methods are %s.", gdpr_method_list())));
+
+	describe_column(rel, attname, &ci);
+
+	if (gdpr_key_is_key_column(key, ci.attnum))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of relation \"%s\" is part of its primary key",
+						attname, ci.relname),
+				 errdetail("Key columns identify the row and cannot be anonymised.")));
+	if (ci.generated != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
+						attname, ci.relname),
+				 errdetail("A generated column cannot be written; anonymise the columns it is computed from.")));
+	if (ci.identity != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+				 errmsg("column \"%s\" of relation \"%s\" is an identity column",
+						attname, ci.relname),
+				 errdetail("Identity columns hold generated numbers, not personal data, and cannot be anonymised.")));
+
+	if (def->takes_argument && argument == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anonymisation method \"%s\" requires an argument", method)));
+	if (!def->takes_argument && argument != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("anonymisation method \"%s\" takes no argument", method)));
+
+	yield = def->validate(rel, &ci, method, &argument);
+	if (yield == YIELDS_NULL && ci.notnull)
+		refuse_null(&ci, method);
+	if ((yield == YIELDS_NULL && ci.nulls_not_distinct) ||
+		(yield == YIELDS_CONSTANT && ci.unique))
+		refuse_unique(&ci, method);
+
+	return argument ? pstrdup(argument) : NULL;
 }
 
 /*
@@ -536,87 +782,26 @@ stored_function(const char *signature, const char *attname)
  *		The SQL expression that the column of field is set to, for the row
  *		named by alias.
  *
- * Constants given by users are quoted literals, so a statement needs no
- * parameter for them however many columns it sets.
  * Returns palloc'd SQL text; "DEFAULT" for column_default.
  */
 char *
 gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field, const char *alias)
 {
+	const MethodDef *def = find_method(field->method);
 	ColumnInfo	ci;
-	const char *method = field->method;
-	char	   *coltype;
-	char	   *col;
+	MethodExprArgs a;
 
+	if (def == NULL)
+		elog(ERROR, "unrecognized anonymisation method \"%s\" in the registry", field->method);
+	if (def->fixed_expr != NULL)
+		return pstrdup(def->fixed_expr);
 	describe_column(rel, field->attname, &ci);
-	coltype = format_type_extended(ci.typid, ci.typmod,
-								   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-	col = psprintf("%s.%s", quote_identifier(alias), quote_identifier(ci.attname));
-
-	if (strcmp(method, "null") == 0)
-		return pstrdup("NULL");
-	if (strcmp(method, "column_default") == 0)
-		return pstrdup("DEFAULT");
-	if (strcmp(method, "value") == 0)
-		return psprintf("CAST(CAST(%s AS pg_catalog.text) AS %s)",
-						quote_literal_cstr(field->argument), coltype);
-	if (strcmp(method, "blank") == 0)
-		return psprintf("CAST('%s' AS %s)", is_text_column(&ci) ? "" : "{}", coltype);
-	if (strcmp(method, "hash") == 0)
-		return psprintf("CAST(%s AS %s)",
-						cut_to_width(&ci, psprintf("gdpr.pseudonym(CAST(%s AS pg_catalog.text))", col)),
-						coltype);
-	if (strcmp(method, "email") == 0)
-		return psprintf("CAST(%s AS %s)",
-						cut_to_width(&ci, psprintf("(%s OPERATOR(pg_catalog.||) '@%s')",
-												   gdpr_key_text_expr(key, alias),
-												   GDPR_ANONYMISED_DOMAIN)),
-						coltype);
-	if (strcmp(method, "function") == 0)
-	{
-		Oid			funcid = stored_function(field->argument, ci.attname);
-		char	   *fname = quote_qualified_identifier(get_namespace_name(get_func_namespace(funcid)),
-													   get_func_name(funcid));
-		Oid		   *argtypes;
-		int			nargs;
-		char	   *arg0;
-
-		/*
-		 * The arguments are cast to the function's declared types, so that
-		 * the call resolves to this function, an exact match, and never to
-		 * an overload created later (for a domain-typed column, say).
-		 */
-		(void) get_func_signature(funcid, &argtypes, &nargs);
-		arg0 = psprintf("CAST(%s AS %s)", col,
-						format_type_extended(argtypes[0], -1, FORMAT_TYPE_FORCE_QUALIFY));
-		if (nargs == 2)
-			return psprintf("CAST(%s(%s, CAST(%s AS pg_catalog.text)) AS %s)", fname, arg0,
-							gdpr_key_text_expr(key, alias), coltype);
-		return psprintf("CAST(%s(%s) AS %s)", fname, arg0, coltype);
-	}
-
-	/* "default" */
-	Assert(strcmp(method, "default") == 0);
-	if (!ci.notnull)
-		return pstrdup("NULL");
-	if (ci.unique && is_text_column(&ci))
-		return psprintf("CAST(%s AS %s)", cut_to_width(&ci, gdpr_key_text_expr(key, alias)),
-						coltype);
-	if (ci.unique && ci.basetypid == UUIDOID)
-		return psprintf("CAST(CAST(pg_catalog.md5(%s) AS pg_catalog.uuid) AS %s)",
-						gdpr_key_text_expr(key, alias), coltype);
-	if (type_is_enum(ci.basetypid))
-		return psprintf("CAST(pg_catalog.enum_first(CAST(NULL AS %s)) AS %s)",
-						format_type_extended(ci.basetypid, -1, FORMAT_TYPE_FORCE_QUALIFY),
-						coltype);
-	{
-		const char *lit = default_literal(&ci);
-
-		if (lit == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("anonymisation method \"default\" has no value for NOT NULL column \"%s\" of type %s",
-							ci.attname, format_type_be(ci.typid))));
-		return psprintf("CAST('%s' AS %s)", lit, coltype);
-	}
+	a.ci = &ci;
+	a.key = key;
+	a.argument = field->argument;
+	a.alias = alias;
+	a.coltype = format_type_extended(ci.typid, ci.typmod,
+									 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	a.col = psprintf("%s.%s", quote_identifier(alias), quote_identifier(ci.attname));
+	return def->expr(&a);
 }

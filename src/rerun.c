@@ -275,13 +275,13 @@ apply_in_subtransaction(RerunEvent *ev)
  * path.
  */
 static int
-fetch_events(PGconn *conn, const char *source, int64 after_id, int64 limit_id,
-			 RerunEvent **events)
+fetch_events(PGconn *conn, const char *source, const char *lineages, int64 after_id,
+			 int64 limit_id, RerunEvent **events)
 {
 	char		after[32];
 	char		upto[32];
 	char		limit[32];
-	const char *params[4];
+	const char *params[5];
 	PGresult   *volatile res = NULL;
 	volatile int n = 0;
 
@@ -292,14 +292,20 @@ fetch_events(PGconn *conn, const char *source, int64 after_id, int64 limit_id,
 	params[1] = after;
 	params[2] = limit;
 	params[3] = upto;
+	params[4] = lineages;
 
 	PG_TRY();
 	{
 		res = gdpr_shipper_exec(conn,
+								lineages != NULL ?
+								"SELECT id, kind, table_name, key FROM gdpr_log.event"
+								" WHERE source = $1 AND id > $2::bigint AND id <= $4::bigint"
+								"   AND (incarnation IS NULL OR incarnation = ANY ($5::uuid[]))"
+								" ORDER BY id LIMIT $3::integer" :
 								"SELECT id, kind, table_name, key FROM gdpr_log.event"
 								" WHERE source = $1 AND id > $2::bigint AND id <= $4::bigint"
 								" ORDER BY id LIMIT $3::integer",
-								4, params, PGRES_TUPLES_OK,
+								lineages != NULL ? 5 : 4, params, PGRES_TUPLES_OK,
 								"reading the log events to replay");
 		n = PQntuples(res);
 		*events = palloc(sizeof(RerunEvent) * Max(n, 1));
@@ -340,7 +346,7 @@ allocated_limit(PGconn *conn, const char *source)
 	params[0] = source;
 	/* nothing between the query and PQclear can throw */
 	res = gdpr_shipper_exec(conn,
-							"WITH l AS (SELECT pg_catalog.coalesce(pg_catalog.pg_sequence_last_value("
+							"WITH l AS (SELECT COALESCE(pg_catalog.pg_sequence_last_value("
 							"  pg_catalog.pg_get_serial_sequence('gdpr_log.event', 'id')::pg_catalog.regclass),"
 							"  0) AS last)"
 							" SELECT l.last, (SELECT pg_catalog.count(*) FROM gdpr_log.event e"
@@ -359,6 +365,27 @@ allocated_limit(PGconn *conn, const char *source)
 						   limit),
 				 errhint("Find out who wrote them: every role that can insert into gdpr_log.event can forge events.")));
 	return limit;
+}
+
+/*
+ * log_has_lineages
+ *		Whether the log table has the incarnation column (a log table made
+ *		by version 1.0 gets it from the first 1.1 shipper).
+ */
+static bool
+log_has_lineages(PGconn *conn)
+{
+	PGresult   *res;
+	bool		result;
+
+	res = gdpr_shipper_exec(conn,
+							"SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute"
+							" WHERE attrelid = 'gdpr_log.event'::pg_catalog.regclass"
+							"   AND attname = 'incarnation' AND NOT attisdropped)",
+							0, NULL, PGRES_TUPLES_OK, "looking for the log's lineage column");
+	result = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return result;
 }
 
 /*
@@ -411,6 +438,7 @@ replay(PGconn *conn, const char *source, int64 mark, RerunOutput *out)
 {
 	int64		last = mark;
 	int64		limit = allocated_limit(conn, source);
+	char	   *lineages = log_has_lineages(conn) ? gdpr_lineage_ids() : NULL;
 	MemoryContext chunkcxt;
 	MemoryContext old;
 	int			n;
@@ -424,7 +452,7 @@ replay(PGconn *conn, const char *source, int64 mark, RerunOutput *out)
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(chunkcxt);
 		old = MemoryContextSwitchTo(chunkcxt);
-		n = fetch_events(conn, source, last, limit, &events);
+		n = fetch_events(conn, source, lineages, last, limit, &events);
 		for (int i = 0; i < n; i++)
 		{
 			put_result(out, &events[i], apply_in_subtransaction(&events[i]));
@@ -442,9 +470,10 @@ replay(PGconn *conn, const char *source, int64 mark, RerunOutput *out)
  *			 RETURNS TABLE(event_id bigint, kind text, table_name text,
  *						   key text, outcome text)
  *
- * Lists, and unless dry_run applies, every event of this source in the log
- * database above gdpr.state.reflected_id, in log order; then moves the mark
- * to the last one.  Each event is applied in a subtransaction of its own
+ * Lists, and unless dry_run applies, every event of this source and of this
+ * database's lineage (lineage.c) in the log database above
+ * gdpr.state.reflected_id, in log order; then moves the mark to the last
+ * one.  Each event is applied in a subtransaction of its own
  * (apply_in_subtransaction).  A dry run does the same work inside one more
  * subtransaction that it rolls back at the end, so its outcomes are those
  * the real run would give, an event seeing the effects of those before it.

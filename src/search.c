@@ -30,7 +30,6 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "common/hashfn.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -60,15 +59,16 @@ typedef struct TermCast
 	Datum		value;
 } TermCast;
 
-/* a prepared statement kept for the session, keyed by its text and types */
-typedef struct PlanEntry
+/* what build_search_plan prepares */
+typedef struct SearchPlanArgs
 {
-	char	   *key;			/* "typoid,typoid,...;SQL", in CacheMemoryContext */
-	SPIPlanPtr	plan;
-} PlanEntry;
+	const char *sql;
+	int			nargs;
+	Oid		   *argtypes;
+} SearchPlanArgs;
 
-/* Local state */
-static HTAB *plan_cache = NULL;
+/* Local state: kept statements, keyed by "typoid,typoid,...;SQL" */
+static GdprCache *plan_cache = NULL;
 
 /* at most this many statements are kept; beyond that they run one-shot */
 #define GDPR_PLAN_CACHE_MAX		1024
@@ -96,25 +96,56 @@ gdpr_search_column_readable(Oid relid, AttrNumber attnum)
 }
 
 /*
- * plan_key_hash
- *		HTAB hash function over a pointer to a NUL-terminated string.
+ * gdpr_search_skip_keyless
+ *		The primary key of a registered table, or NULL after a WARNING when
+ *		the table has lost it (ALTER TABLE ... DROP CONSTRAINT): such a
+ *		table is skipped by search and export, instead of making them fail
+ *		for everybody.
+ *
+ * what names the operation in the message ("search", "export"); NULL
+ * skips the table silently (a caller that warns itself).  The WARNING is
+ * given only to a caller who may read some column of the
+ * table: one who may not would not have it searched or exported anyway.
  */
-static uint32
-plan_key_hash(const void *key, Size keysize)
+GdprKey *
+gdpr_search_skip_keyless(Oid relid, const char *what)
 {
-	const char *k = *(char *const *) key;
+	GdprKey    *key = gdpr_key_lookup(relid, true);
+	Oid			userid = GetUserId();
 
-	return hash_bytes((const unsigned char *) k, strlen(k));
+	if (key != NULL || what == NULL)
+		return key;
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, userid, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("registered table \"%s\" has no primary key; it is left out of the %s",
+						gdpr_relation_name(relid), what),
+				 errdetail("gdpr identifies a row by its primary key."),
+				 errhint("Add the primary key back, or unregister the table with gdpr.unregister().")));
+	return NULL;
 }
 
 /*
- * plan_key_match
- *		HTAB match function over pointers to NUL-terminated strings.
+ * build_search_plan
+ *		GdprCacheBuild of the kept statements: prepare and keep one.  The
+ *		entry depends on the relations the statement reads, so the entries
+ *		of a dropped or changed table leave the cache (the plan cache would
+ *		only re-plan them).
  */
-static int
-plan_key_match(const void *key1, const void *key2, Size keysize)
+static void
+build_search_plan(void *entry, const void *key, void *arg)
 {
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
+	SearchPlanArgs *args = arg;
+	GdprPlanEntry *pe = entry;
+	SPIPlanPtr	plan = SPI_prepare(args->sql, args->nargs, args->argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	pe->plans[0] = plan;
+	gdpr_cache_depend_plan(entry, plan);
 }
 
 /*
@@ -136,47 +167,24 @@ gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 					long tcount)
 {
 	StringInfoData key;
-	PlanEntry  *entry;
-	char	   *keyptr;
-	bool		found;
-	SPIPlanPtr	plan;
+	GdprPlanEntry *entry;
+	SearchPlanArgs args = {sql, nargs, argtypes};
 
 	if (plan_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(PlanEntry);
-		ctl.hash = plan_key_hash;
-		ctl.match = plan_key_match;
-		ctl.hcxt = CacheMemoryContext;
-		plan_cache = hash_create("gdpr search plans", 64, &ctl,
-								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
+		plan_cache = gdpr_cache_create("gdpr search plans", sizeof(GdprPlanEntry), true,
+									   gdpr_cache_release_plans);
 
 	initStringInfo(&key);
 	for (int i = 0; i < nargs; i++)
 		appendStringInfo(&key, "%u,", argtypes[i]);
 	appendStringInfo(&key, ";%s", sql);
-	keyptr = key.data;
 
-	entry = hash_search(plan_cache, &keyptr, HASH_FIND, &found);
-	if (found)
-		return SPI_execute_plan(entry->plan, values, NULL, true, tcount);
-	if (hash_get_num_entries(plan_cache) >= GDPR_PLAN_CACHE_MAX)
+	entry = gdpr_cache_find(plan_cache, key.data);
+	if (entry == NULL && gdpr_cache_count(plan_cache) >= GDPR_PLAN_CACHE_MAX)
 		return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, tcount);
-
-	plan = SPI_prepare(sql, nargs, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	/* only a statement that parsed and planned gets an entry */
-	keyptr = MemoryContextStrdup(CacheMemoryContext, key.data);
-	entry = hash_search(plan_cache, &keyptr, HASH_ENTER, &found);
-	entry->key = keyptr;
-	entry->plan = plan;
-	return SPI_execute_plan(plan, values, NULL, true, tcount);
+	if (entry == NULL)
+		entry = gdpr_cache_lookup(plan_cache, key.data, build_search_plan, &args);
+	return SPI_execute_plan(entry->plans[0], values, NULL, true, tcount);
 }
 
 /*
@@ -297,7 +305,7 @@ relname_cmp(const ListCell *a, const ListCell *b)
  * able to read the term.  Parameter $1 is always the term as text.
  */
 static GdprSearchTable *
-prepare_table(Oid relid, const char *term, List **casts)
+prepare_table(Oid relid, const char *term, List **casts, bool warn_keyless)
 {
 	GdprTable  *table = gdpr_catalog_get_table(relid);
 	GdprSearchTable *st;
@@ -315,8 +323,11 @@ prepare_table(Oid relid, const char *term, List **casts)
 	if (nfields == 0)
 		return NULL;
 
+	/* a table that lost its primary key is skipped, with a WARNING */
+	key = gdpr_search_skip_keyless(relid, warn_keyless ? "search" : NULL);
+	if (key == NULL)
+		return NULL;
 	/* a table whose key the caller cannot read is not searched at all */
-	key = gdpr_key_lookup(relid, false);
 	for (int i = 0; i < key->nkeys; i++)
 		if (!gdpr_search_column_readable(relid, key->attnums[i]))
 			return NULL;
@@ -386,12 +397,14 @@ prepare_table(Oid relid, const char *term, List **casts)
  *		The searches for a term, one per registered table that can be
  *		searched for it, sorted by schema-qualified table name.
  *
- * An empty term finds nothing and yields NIL.  Reads the registry; term
- * casts run in subtransactions, so this must be called before SPI_connect.
- * The result is palloc'd in the current memory context.
+ * An empty term finds nothing and yields NIL.  A registered table that
+ * lost its primary key is skipped, with a WARNING when warn_keyless (the
+ * export warns about it itself).  Reads the registry; term casts run in
+ * subtransactions, so this must be called before SPI_connect.  The result
+ * is palloc'd in the current memory context.
  */
 List *
-gdpr_search_prepare(const char *term)
+gdpr_search_prepare(const char *term, bool warn_keyless)
 {
 	List	   *result = NIL;
 	List	   *casts = NIL;
@@ -402,7 +415,8 @@ gdpr_search_prepare(const char *term)
 
 	foreach(lc, gdpr_catalog_registered_tables())
 	{
-		GdprSearchTable *st = prepare_table(lfirst_oid(lc), term, &casts);
+		GdprSearchTable *st = prepare_table(lfirst_oid(lc), term, &casts,
+											warn_keyless);
 
 		if (st != NULL)
 			result = lappend(result, st);
@@ -483,7 +497,7 @@ start_search(FunctionCallInfo fcinfo)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return NIL;
-	return gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	return gdpr_search_prepare(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
 }
 
 /*

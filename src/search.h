@@ -35,7 +35,8 @@ typedef struct GdprSearchTable
 	Datum	   *paramvalues;
 } GdprSearchTable;
 
-extern List *gdpr_search_prepare(const char *term);
+extern List *gdpr_search_prepare(const char *term, bool warn_keyless);
+extern GdprKey *gdpr_search_skip_keyless(Oid relid, const char *what);
 extern bool gdpr_search_column_readable(Oid relid, AttrNumber attnum);
 extern int	gdpr_search_execute(const char *sql, int nargs, Oid *argtypes,
 								Datum *values, long tcount);

@@ -20,7 +20,10 @@
  * Connections are opened and used with the interrupt-aware libpqsrv_*
  * helpers and a non-blocking send loop; nothing in this file may block
  * without watching the latch.  The connection string is never put in a
- * message.
+ * message, and every message that comes from libpq or the log server goes
+ * through gdpr_conninfo_scrub (guc.c) before it reaches an error, the
+ * server log or gdpr.state: libpq quotes parts of the connection string in
+ * some messages, and a password has no business in any of them.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -52,7 +55,9 @@ PG_FUNCTION_INFO_V1(gdpr_ship_log);
 /*
  * Creation of the remote table.  Only names and the key text ever reach the
  * log database: nothing else of a row.  The index on (source, id) serves
- * gdpr.rerun() and the reflected-mark check.
+ * gdpr.rerun() and the reflected-mark check.  incarnation is the lineage of
+ * the database that logged the event (lineage.c); a log table made by
+ * version 1.0 gets the column from add_lineage_column_sql.
  */
 static const char *const create_log_table_sql =
 "SELECT pg_catalog.pg_advisory_xact_lock(7454010542096465921);"
@@ -65,9 +70,14 @@ static const char *const create_log_table_sql =
 "    key         text        NOT NULL,"
 "    occurred_at timestamptz NOT NULL,"
 "    event_uuid  uuid        NOT NULL UNIQUE,"
-"    shipped_at  timestamptz NOT NULL DEFAULT pg_catalog.now());"
+"    shipped_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+"    incarnation uuid);"
 "CREATE INDEX IF NOT EXISTS event_source_id_idx ON gdpr_log.event (source, id);"
 "COMMENT ON TABLE gdpr_log.event IS 'erasures logged by the gdpr extension: no personal data but the key';";
+
+static const char *const add_lineage_column_sql =
+"SELECT pg_catalog.pg_advisory_xact_lock(7454010542096465921);"
+"ALTER TABLE gdpr_log.event ADD COLUMN IF NOT EXISTS incarnation uuid;";
 
 /*
  * gdpr_shipper_require_conninfo
@@ -83,6 +93,18 @@ gdpr_shipper_require_conninfo(void)
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("no gdpr log database is configured"),
 				errhint("Set \"gdpr.log_conninfo\" to the connection string of the log database and reload the configuration."));
+}
+
+/*
+ * libpq_message
+ *		libpq's last message on conn, scrubbed, without its final newline.
+ */
+static char *
+libpq_message(PGconn *conn)
+{
+	if (conn == NULL)
+		return pstrdup("out of memory");
+	return gdpr_conninfo_scrub(pchomp(PQerrorMessage(conn)));
 }
 
 /*
@@ -102,8 +124,9 @@ ignore_notice(void *arg, const PGresult *res)
  *		Open a connection to the log database named by gdpr.log_conninfo.
  *
  * Returns the connection, in non-blocking mode and with a secure
- * search_path, or NULL with *errmsg set to libpq's (palloc'd) message when
- * the database cannot be reached.  Interrupts are served while connecting.
+ * search_path, or NULL with *errmsg set to libpq's (palloc'd, scrubbed)
+ * message when the database cannot be reached.  Interrupts are served
+ * while connecting.
  * The caller must close the connection with gdpr_shipper_disconnect, also
  * on error paths (PG_FINALLY).
  */
@@ -132,10 +155,28 @@ gdpr_shipper_connect(char **errmsg)
 	keywords[4] = NULL;
 	values[4] = NULL;
 
+	/*
+	 * libpq's parse errors quote the string: give a fixed message instead.
+	 * The check hook refuses such a string; this is the second line.
+	 */
+	{
+		char	   *parse_error = NULL;
+		PQconninfoOption *opts = PQconninfoParse(gdpr_log_conninfo, &parse_error);
+
+		if (opts == NULL)
+		{
+			*errmsg = pstrdup(parse_error != NULL ? GDPR_CONNINFO_UNPARSABLE : "out of memory");
+			if (parse_error != NULL)
+				PQfreemem(parse_error);
+			return NULL;
+		}
+		PQconninfoFree(opts);
+	}
+
 	conn = libpqsrv_connect_params(keywords, values, true, PG_WAIT_EXTENSION);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
-		*errmsg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+		*errmsg = libpq_message(conn);
 		libpqsrv_disconnect(conn);
 		return NULL;
 	}
@@ -145,7 +186,7 @@ gdpr_shipper_connect(char **errmsg)
 	res = gdpr_libpqsrv_exec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL, PG_WAIT_EXTENSION);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		*errmsg = pchomp(PQerrorMessage(conn));
+		*errmsg = libpq_message(conn);
 		PQclear(res);
 		libpqsrv_disconnect(conn);
 		return NULL;
@@ -155,7 +196,7 @@ gdpr_shipper_connect(char **errmsg)
 	/* large batches are sent with a flush loop that watches the latch */
 	if (PQsetnonblocking(conn, 1) != 0)
 	{
-		*errmsg = pchomp(PQerrorMessage(conn));
+		*errmsg = libpq_message(conn);
 		libpqsrv_disconnect(conn);
 		return NULL;
 	}
@@ -199,8 +240,9 @@ gdpr_shipper_disconnect(PGconn *conn)
  *		Raise an ERROR for a failed remote command.
  *
  * The remote SQLSTATE is kept, as dblink does; without one (the connection
- * broke) the error is connection_failure with libpq's message.  Frees res.
- * Never returns.
+ * broke) the error is connection_failure with libpq's message.  Every text
+ * is scrubbed of the connection string's secrets.  Frees res.  Never
+ * returns.
  */
 static void
 report_remote_error(PGconn *conn, PGresult *res, const char *what)
@@ -218,11 +260,11 @@ report_remote_error(PGconn *conn, PGresult *res, const char *what)
 		if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
 			sqlstate = pstrdup(s);
 		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) != NULL)
-			primary = pstrdup(s);
+			primary = gdpr_conninfo_scrub(s);
 		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) != NULL)
-			detail = pstrdup(s);
+			detail = gdpr_conninfo_scrub(s);
 		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT)) != NULL)
-			hint = pstrdup(s);
+			hint = gdpr_conninfo_scrub(s);
 		PQclear(res);
 	}
 	if (sqlstate != NULL && strlen(sqlstate) == 5)
@@ -233,7 +275,7 @@ report_remote_error(PGconn *conn, PGresult *res, const char *what)
 		ereport(ERROR,
 				errcode(code),
 				errmsg("could not communicate with the gdpr log database"),
-				errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+				errdetail_internal("%s", libpq_message(conn)),
 				errcontext("while %s", what));
 
 	ereport(ERROR,
@@ -327,13 +369,28 @@ void
 gdpr_shipper_ensure_log_table(PGconn *conn)
 {
 	PGresult   *res;
+	bool		has_lineage;
 
-	if (gdpr_shipper_log_table_exists(conn))
+	if (!gdpr_shipper_log_table_exists(conn))
+	{
+		res = gdpr_shipper_exec(conn, create_log_table_sql, 0, NULL,
+								PGRES_COMMAND_OK, "creating the log table");
+		PQclear(res);
 		return;
-
-	res = gdpr_shipper_exec(conn, create_log_table_sql, 0, NULL,
-							PGRES_COMMAND_OK, "creating the log table");
+	}
+	res = gdpr_shipper_exec(conn,
+							"SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute"
+							" WHERE attrelid = 'gdpr_log.event'::pg_catalog.regclass"
+							"   AND attname = 'incarnation' AND NOT attisdropped)",
+							0, NULL, PGRES_TUPLES_OK, "looking for the log's lineage column");
+	has_lineage = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
+	if (!has_lineage)
+	{
+		res = gdpr_shipper_exec(conn, add_lineage_column_sql, 0, NULL,
+								PGRES_COMMAND_OK, "adding the lineage column to the log table");
+		PQclear(res);
+	}
 }
 
 /*
@@ -469,11 +526,13 @@ spi_text(int n)
  * the caller commits.
  *
  * *mark is the reflected high-water mark: every log event of this source
- * with an id up to it is reflected in this database.  It moves to the
- * batch's highest id only when the log holds no other event of this source
- * between the old mark and that id; otherwise the log holds events this
- * database has not replayed (it was restored, or recreated), the mark stays
- * and the result says unreplayed, for the caller to warn.
+ * and lineage with an id up to it is reflected in this database.  It moves
+ * to the batch's highest id only when the log holds no other event of this
+ * source and lineage between the old mark and that id; otherwise the log
+ * holds events this database has not replayed (it was restored), the mark
+ * stays and the result says unreplayed, for the caller to warn.  Events of
+ * another lineage (a database dropped and created again under the same
+ * name) are not this database's and do not count.
  *
  * Returns how many queue events were delivered (0 when the queue is empty).
  * Remote and local failures are ERRORs; nothing is deleted from the queue
@@ -486,16 +545,18 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	Oid			argtypes[2];
 	Datum		args[2];
 	char	   *source;
-	char	   *seqs,
-			   *kinds,
+	Datum		seqs_array;
+	char	   *kinds,
 			   *tables,
 			   *keys,
 			   *times,
 			   *uuids;
 	int64		count;
 	bool		isnull;
-	const char *params[6];
+	const char *params[7];
 	char		markbuf[32];
+	char	   *lineage;
+	char	   *lineages;
 	PGresult   *volatile res = NULL;
 	volatile int64 candidate = 0;
 	volatile int64 unknown = 0;
@@ -513,7 +574,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	argtypes[0] = INT4OID;
 	args[0] = Int32GetDatum(gdpr_ship_batch_size);
 	run_local("SELECT pg_catalog.count(*),"
-			  " pg_catalog.array_agg(q.seq ORDER BY q.seq)::text,"
+			  " pg_catalog.array_agg(q.seq ORDER BY q.seq),"
 			  " pg_catalog.array_agg(q.kind ORDER BY q.seq)::text,"
 			  " pg_catalog.array_agg(q.table_name ORDER BY q.seq)::text,"
 			  " pg_catalog.array_agg(q.key ORDER BY q.seq)::text,"
@@ -529,12 +590,16 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		SPI_finish();
 		return result;
 	}
-	seqs = spi_text(2);
+	/* the queue's seqs as a real bigint[]: its size is known to the planner */
+	seqs_array = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												 2, &isnull), false, -1);
 	kinds = spi_text(3);
 	tables = spi_text(4);
 	keys = spi_text(5);
 	times = spi_text(6);
 	uuids = spi_text(7);
+	lineage = gdpr_lineage();
+	lineages = gdpr_lineage_ids();
 
 	PG_TRY();
 	{
@@ -544,16 +609,17 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		params[3] = keys;
 		params[4] = times;
 		params[5] = uuids;
+		params[6] = lineage;
 		res = gdpr_shipper_exec(conn,
 								"INSERT INTO gdpr_log.event"
-								" (source, kind, table_name, key, occurred_at, event_uuid)"
+								" (source, kind, table_name, key, occurred_at, event_uuid, incarnation)"
 								" SELECT $1, u.kind, u.table_name, u.key,"
-								"        u.occurred_at::timestamptz, u.event_uuid::uuid"
+								"        u.occurred_at::timestamptz, u.event_uuid::uuid, $7::uuid"
 								"   FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
 								"        WITH ORDINALITY AS u(kind, table_name, key, occurred_at, event_uuid, ord)"
 								"  ORDER BY u.ord"
 								" ON CONFLICT (event_uuid) DO NOTHING",
-								6, params, PGRES_COMMAND_OK,
+								7, params, PGRES_COMMAND_OK,
 								psprintf("shipping %lld log events", (long long) count));
 		PQclear(res);
 		res = NULL;
@@ -567,16 +633,18 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		params[0] = uuids;
 		params[1] = source;
 		params[2] = markbuf;
+		params[3] = lineages;
 		res = gdpr_shipper_exec(conn,
 								"WITH b AS (SELECT id FROM gdpr_log.event"
 								"            WHERE event_uuid = ANY ($1::uuid[]) AND source = $2)"
 								" SELECT m.candidate,"
 								"        (SELECT count(*) FROM gdpr_log.event e"
 								"          WHERE e.source = $2 AND e.id > $3::bigint"
-								"            AND e.id <= m.candidate)"
+								"            AND e.id <= m.candidate"
+								"            AND (e.incarnation IS NULL OR e.incarnation = ANY ($4::uuid[])))"
 								"        - (SELECT count(*) FROM b WHERE b.id > $3::bigint)"
 								"   FROM (SELECT max(id) AS candidate FROM b) m",
-								3, params, PGRES_TUPLES_OK,
+								4, params, PGRES_TUPLES_OK,
 								"checking the log for events not reflected here");
 		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 		{
@@ -595,10 +663,19 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	else if (candidate > *mark)
 		*mark = candidate;
 
-	argtypes[0] = TEXTOID;
-	args[0] = CStringGetTextDatum(seqs);
-	run_local("DELETE FROM gdpr.queue WHERE seq = ANY ($1::bigint[])",
-			  1, argtypes, args, SPI_OK_DELETE);
+	/*
+	 * Delete exactly the shipped rows, by index whatever the statistics say
+	 * (a queue that grew fast may still be "empty" to the planner).
+	 */
+	argtypes[0] = INT8ARRAYOID;
+	args[0] = seqs_array;
+	{
+		int			level = gdpr_plan_for_lookups();
+
+		run_local("DELETE FROM gdpr.queue WHERE seq OPERATOR(pg_catalog.=) ANY ($1)",
+				  1, argtypes, args, SPI_OK_DELETE);
+		gdpr_plan_done(level);
+	}
 
 	argtypes[0] = INT8OID;
 	args[0] = Int64GetDatum(*mark);
@@ -622,7 +699,8 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
  *		Store the last shipping error in gdpr.state.
  *
  * Runs in the caller's transaction, which the worker keeps small and
- * separate from any failed round.
+ * separate from any failed round.  The message is scrubbed once more:
+ * gdpr.log_status shows it to whoever may read that view.
  */
 void
 gdpr_shipper_record_error(const char *message)
@@ -630,7 +708,7 @@ gdpr_shipper_record_error(const char *message)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 
-	args[0] = CStringGetTextDatum(message);
+	args[0] = CStringGetTextDatum(gdpr_conninfo_scrub(message));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	run_local("INSERT INTO gdpr.state AS s (singleton, last_error, last_error_at)"
@@ -651,7 +729,7 @@ gdpr_shipper_warn_unreplayed(void)
 	ereport(WARNING,
 			errmsg("the gdpr log holds events of source \"%s\" that this database has not replayed",
 				   gdpr_source()),
-			errdetail("The database was probably restored from a backup or recreated under the same name."),
+			errdetail("The database was restored from a backup, and erasures logged after that backup are not applied yet."),
 			errhint("Run gdpr.rerun()."));
 }
 

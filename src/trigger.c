@@ -11,13 +11,19 @@
  * logged, not refused: a BEFORE TRUNCATE trigger on the table (on every
  * leaf partition of a partitioned one) queues a 'delete' event per row.
  *
- * ON DELETE ANONYMISE is a BEFORE DELETE row trigger on the referenced
- * table.  A foreign key's own SET NULL / SET DEFAULT action is an AFTER ROW
- * trigger of the referenced table, so by the time any AFTER trigger of ours
- * ran the references would be gone; the BEFORE trigger still sees the
- * referencing rows, also for deletes reached by cascades.  It anonymises
- * them with a statement prepared once per (child table, constraint), run as
- * the child table's owner as the foreign key's action is.
+ * ON DELETE ANONYMISE anonymises the rows of a registered child table that
+ * reference a deleted row, before the foreign key's own SET NULL / SET
+ * DEFAULT action clears the reference, and clears it in the same UPDATE.
+ * On an ordinary table this is set-based: an AFTER DELETE row trigger with
+ * the statement's transition table, named to fire before the constraint's
+ * "RI_ConstraintTrigger_a_..." action triggers, whose first firing handles
+ * every row the statement deleted.  Partitioned tables, partitions and
+ * inheritance children cannot have transition tables on row triggers; there
+ * it is a BEFORE DELETE row trigger, one UPDATE per deleted row.  Either
+ * statement is built once per (referenced relation, constraint) and kept in
+ * a cache (cache.c) until one of the tables it depends on changes, planned
+ * at each use, and run as the child table's owner, as the foreign key's
+ * action is.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -48,13 +54,12 @@
 #include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -77,7 +82,7 @@ typedef struct OdaRule
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS]; /* in the trigger's relation */
 	/* the statement: per row, or over the transition table (set-based) */
 	char	   *sql;
-	GdprParams	params;			/* method constants (after any key params) */
+	GdprParams	params;			/* per-row form: the key params, filled per row */
 } OdaRule;
 
 /* a statement whose deleted rows were all handled by its first firing */
@@ -90,14 +95,12 @@ typedef struct OdaHandled
 /* the rules of one referenced relation, and its registered ancestor */
 typedef struct RelCacheEntry
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
 	Oid			registered;		/* relid or its registered ancestor, or InvalidOid */
-	List	   *rules;			/* OdaRule *, in CacheMemoryContext */
+	List	   *rules;			/* OdaRule *, in the entry's context */
 } RelCacheEntry;
 
 /* Local state */
-static HTAB *rel_cache = NULL;
+static GdprCache *rel_cache = NULL;
 static List *oda_handled = NIL;	/* OdaHandled *, in TopMemoryContext */
 
 static Oid	registered_ancestor(Oid relid);
@@ -106,33 +109,12 @@ static void oda_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								 SubTransactionId parentSubid, void *arg);
 
 /*
- * rel_cache_invalidate
- *		Relcache callback.  Rules depend on several relations (parent,
- *		child, registry), so any invalidation drops every entry; they are
- *		cheap to rebuild.
- */
-static void
-rel_cache_invalidate(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	RelCacheEntry *entry;
-
-	if (rel_cache == NULL)
-		return;
-	hash_seq_init(&status, rel_cache);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->valid = false;
-}
-
-/*
  * gdpr_trigger_init
- *		Register the relcache and transaction callbacks; called once from
- *		_PG_init.
+ *		Register the transaction callbacks; called once from _PG_init.
  */
 void
 gdpr_trigger_init(void)
 {
-	CacheRegisterRelcacheCallback(rel_cache_invalidate, (Datum) 0);
 	RegisterXactCallback(oda_xact_callback, NULL);
 	RegisterSubXactCallback(oda_subxact_callback, NULL);
 }
@@ -376,12 +358,14 @@ oda_per_row(Oid relid)
 /*
  * build_rule
  *		Prepare the anonymising statement of one rule (constraint conoid of
- *		child) as seen from the referenced relation relid.  Returns NULL when
- *		the constraint or child is no longer usable.
+ *		child) as seen from the referenced relation relid, in the context of
+ *		the cache entry, recording that it depends on the child.  Returns
+ *		NULL when the constraint is no longer usable.
  */
 static OdaRule *
-build_rule(Oid relid, Oid child, Oid conoid)
+build_rule(void *entry, Oid relid, Oid child, Oid conoid)
 {
+	MemoryContext cxt = gdpr_cache_context(entry);
 	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
 	Form_pg_constraint con;
 	AttrNumber	conkey[INDEX_MAX_KEYS];
@@ -394,7 +378,6 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	StringInfoData where;
 	StringInfoData clear;
 	char	   *sql;
-	MemoryContext old;
 	int			ndelset = 0;
 	AttrNumber	delset[INDEX_MAX_KEYS];
 
@@ -404,7 +387,9 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	DeconstructFkConstraintRow(tup, &nkeys, conkey, confkey, pfeqop, NULL, NULL,
 							   &ndelset, delset);
 
-	rule = MemoryContextAllocZero(CacheMemoryContext, sizeof(OdaRule));
+	/* its key, registry entry and columns; the constraint invalidates it too */
+	gdpr_cache_depend(entry, child);
+	rule = MemoryContextAllocZero(cxt, sizeof(OdaRule));
 	rule->child = child;
 	rule->nkeys = nkeys;
 	table = gdpr_catalog_get_table(child);
@@ -473,24 +458,20 @@ build_rule(Oid relid, Oid child, Oid conoid)
 	 * kept plan for the per-row form, made while gdpr.marker looked empty,
 	 * could read every marker of the child for each deleted row.
 	 */
-	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN, &rule->params,
+	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN,
 								   clear.data);
-	rule->sql = MemoryContextStrdup(CacheMemoryContext, sql);
-	old = MemoryContextSwitchTo(CacheMemoryContext);
-	for (int i = oda_per_row(relid) ? nkeys : 0; i < rule->params.n; i++)
-		if (rule->params.nulls[i] != 'n')
-			rule->params.values[i] = datumCopy(rule->params.values[i], false, -1);
-	MemoryContextSwitchTo(old);
+	rule->sql = MemoryContextStrdup(cxt, sql);
 	return rule;
 }
 
 /*
  * load_rules
  *		The ON DELETE ANONYMISE rules whose foreign key references relid or
- *		one of its partition ancestors.  The caller is connected to SPI.
+ *		one of its partition ancestors, in the context of the cache entry,
+ *		which depends on all of these.  The caller is connected to SPI.
  */
 static List *
-load_rules(Oid relid)
+load_rules(void *entry, Oid relid)
 {
 	List	   *targets = list_make1_oid(relid);
 	List	   *result = NIL;
@@ -506,7 +487,10 @@ load_rules(Oid relid)
 		targets = list_concat(targets, get_partition_ancestors(relid));
 	elems = palloc(sizeof(Datum) * list_length(targets));
 	foreach(lc, targets)
+	{
+		gdpr_cache_depend(entry, lfirst_oid(lc));
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	}
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
 	(void) gdpr_owner_execute(NULL, "SELECT r.rel::pg_catalog.oid, c.oid "
@@ -514,6 +498,7 @@ load_rules(Oid relid)
 							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
 							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
 							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
+							  "AND c.confdeltype IN ('n', 'd') "
 							  "ORDER BY r.rel, r.constraint_name",
 							  1, types, values, NULL, false, 0);
 	nrules = SPI_processed;
@@ -529,17 +514,37 @@ load_rules(Oid relid)
 	foreach(lc, found)
 	{
 		Oid		   *pair = lfirst(lc);
-		OdaRule    *rule = build_rule(relid, pair[0], pair[1]);
+		OdaRule    *rule = build_rule(entry, relid, pair[0], pair[1]);
 
 		if (rule != NULL)
 		{
-			MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+			MemoryContext old = MemoryContextSwitchTo(gdpr_cache_context(entry));
 
 			result = lappend(result, rule);
 			MemoryContextSwitchTo(old);
 		}
 	}
 	return result;
+}
+
+/*
+ * build_rel_entry
+ *		GdprCacheBuild of the rule cache.  An entry depends on its relation,
+ *		the relation's partition ancestors (their registration, their foreign
+ *		keys) and each rule's child table (its registry entry, key and
+ *		columns).  A foreign key that comes or goes invalidates both of its
+ *		tables, and gdpr's rule changes invalidate the child and the
+ *		referenced table.  The caller is connected to SPI.
+ */
+static void
+build_rel_entry(void *entry, const void *key, void *arg)
+{
+	Oid			relid = *(const Oid *) key;
+	RelCacheEntry *re = entry;
+
+	gdpr_cache_depend(entry, relid);
+	re->registered = registered_ancestor(relid);
+	re->rules = load_rules(entry, relid);
 }
 
 /*
@@ -550,29 +555,9 @@ load_rules(Oid relid)
 static RelCacheEntry *
 rel_entry(Oid relid)
 {
-	RelCacheEntry *entry;
-	bool		found;
-
 	if (rel_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(RelCacheEntry);
-		ctl.hcxt = CacheMemoryContext;
-		rel_cache = hash_create("gdpr trigger cache", 64, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	entry = hash_search(rel_cache, &relid, HASH_ENTER, &found);
-	if (found && entry->valid)
-		return entry;
-	/* the old rules' memory is small, and invalidations are rare: not freed */
-	entry->valid = false;
-	entry->rules = NIL;
-	entry->registered = registered_ancestor(relid);
-	entry->rules = load_rules(relid);
-	entry->valid = true;
-	return entry;
+		rel_cache = gdpr_cache_create("gdpr trigger cache", sizeof(RelCacheEntry), false, NULL);
+	return gdpr_cache_lookup(rel_cache, &relid, build_rel_entry, NULL);
 }
 
 /*
@@ -617,7 +602,7 @@ gdpr_log_delete(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(RelationGetRelid(rel), false);
-		gdpr_events_queue("delete", entry->registered,
+		gdpr_events_queue(entry->registered,
 						  gdpr_key_from_tuple(key, RelationGetDescr(rel),
 											  trigdata->tg_trigtuple));
 	}
@@ -652,6 +637,17 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
+
+		/*
+		 * Read the rows with a snapshot taken now, while TRUNCATE holds its
+		 * ACCESS EXCLUSIVE lock, not with the statement's, which was taken
+		 * before the lock was granted: rows committed by a transaction that
+		 * TRUNCATE waited for are truncated too and must be logged, rows it
+		 * deleted must not be logged twice.  TRUNCATE is not MVCC-safe in
+		 * any isolation level, so this holds for REPEATABLE READ and
+		 * SERIALIZABLE as well.
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		gdpr_become_table_owner(relid, &saved);
 		portal = SPI_cursor_open_with_args(NULL,
 										   psprintf("SELECT %s FROM ONLY %s AS t",
@@ -672,13 +668,14 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 			elems = palloc(sizeof(Datum) * SPI_processed);
 			for (uint64 i = 0; i < SPI_processed; i++)
 				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			gdpr_events_queue_many("delete", entry->registered,
+			gdpr_events_queue_many(entry->registered,
 								   PointerGetDatum(construct_array(elems, (int) SPI_processed,
 																   TEXTOID, -1, false,
 																   TYPALIGN_INT)));
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
+		PopActiveSnapshot();
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
@@ -901,11 +898,7 @@ gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
 	Oid			parent;
 
 	gdpr_check_table(relid, false);
-	if (gdpr_catalog_get_table(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s\" is not registered with gdpr", get_rel_name(relid)),
-				 errhint("Register it with gdpr.register() first: ON DELETE ANONYMISE anonymises its PII columns.")));
+	(void) gdpr_registered_table(relid);
 	conoid = gdpr_catalog_foreign_key(relid, conname);
 	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
 	if (!HeapTupleIsValid(tup))

@@ -238,56 +238,15 @@ gdpr_plan_done(int nestlevel)
 	AtEOXact_GUC(true, nestlevel);
 }
 
-/* Local state: plans replaced while they might still be running */
-static List *retired_plans = NIL;	/* SPIPlanPtr, in TopMemoryContext */
-
-/*
- * free_retired_plans
- *		XactCallback: free the plans retired during the transaction, now that
- *		none of them can be running.
- */
-static void
-free_retired_plans(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
-		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
-		event != XACT_EVENT_PREPARE)
-		return;
-	foreach(lc, retired_plans)
-		SPI_freeplan((SPIPlanPtr) lfirst(lc));
-	list_free(retired_plans);
-	retired_plans = NIL;
-}
-
 /*
  * gdpr_util_init
- *		Register the transaction callback of the plan retirement; called once
- *		from _PG_init.
+ *		Register the callbacks of gdpr's caches (cache.c); called once from
+ *		_PG_init.
  */
 void
 gdpr_util_init(void)
 {
-	RegisterXactCallback(free_retired_plans, NULL);
-}
-
-/*
- * gdpr_retire_plan
- *		Give up a kept plan that a cache replaced.  It is freed at the end of
- *		the transaction: an invalidation can arrive while the plan runs (a
- *		user trigger fired by it may even have replaced it).
- */
-void
-gdpr_retire_plan(SPIPlanPtr plan)
-{
-	MemoryContext old;
-
-	if (plan == NULL)
-		return;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	retired_plans = lappend(retired_plans, plan);
-	MemoryContextSwitchTo(old);
+	gdpr_cache_init();
 }
 
 /*
@@ -298,8 +257,11 @@ gdpr_retire_plan(SPIPlanPtr plan)
  * merge joins discouraged (gdpr_plan_for_lookups): made later, while
  * gdpr.marker is still empty, it would read the markers with a sequential
  * scan for as long as it is kept, and a bulk DELETE would turn quadratic as
- * they grow.  The caches that keep such plans drop them on every relcache
- * invalidation, so they are made again, the same way, after a change.
+ * they grow.  The caches that keep such plans drop them when any relation
+ * they read is invalidated (gdpr_cache_depend_plan), gdpr.marker's new
+ * statistics included, so they are made again, the same way, after a
+ * change, instead of being re-planned by the plan cache without these
+ * settings.
  */
 SPIPlanPtr
 gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types)

@@ -4,25 +4,30 @@
  *	  The gdpr log worker: a launcher and one log shipper per database.
  *
  * The launcher ("gdpr launcher") is a static background worker, registered
- * when the library is preloaded.  It is connected to no database; it reads
- * gdpr.databases, starts one dynamic worker ("gdpr log shipper") for every
- * listed database that exists, starts again any that stopped (at most once
- * every GDPR_RESTART_TIME seconds), and stops those whose database left the
- * list when the configuration is reloaded.  Shippers are never restarted by
- * the postmaster itself: only a launcher knows them, so a launcher that
- * starts again (after pg_terminate_backend, say) first stops the shippers of
- * its predecessor instead of leaving them running unsupervised.
+ * when the library is preloaded.  It is connected to no database.  It starts
+ * a dynamic worker ("gdpr log shipper") for a database listed in
+ * gdpr.databases when that database has events to ship: a transaction that
+ * queued events notes its database in shared memory when it commits and
+ * wakes the launcher.  The launcher also looks at every listed database when
+ * it starts, after a reload and every GDPR_SWEEP_INTERVAL (events committed
+ * as part of a prepared transaction, say), and stops the shipper of a
+ * database that leaves the list.  Shippers are never restarted by the
+ * postmaster itself: only a launcher knows them, so a launcher that starts
+ * again (after pg_terminate_backend, say) first stops the shippers of its
+ * predecessor instead of leaving them running unsupervised.
  *
- * A shipper connects to its database.  While gdpr.log_conninfo is empty or
- * the extension is not installed there, it only waits.  Otherwise it ships
- * the queue every gdpr.ship_interval (at once again after a full batch).  A
- * log database that cannot be reached is a WARNING the first time, then the
- * worker retries with an exponential back-off capped at
- * gdpr.retry_max_interval and says so (LOG) once it works again.  An error
- * inside a round aborts that round's transaction only: the worker lives on.
- * The libpq connection is closed whenever the queue is empty, so that a
- * smart shutdown (which waits for client sessions, the shipper's own on the
- * log server included) is never held up.
+ * A shipper connects to its database and ships the queue every
+ * gdpr.ship_interval (at once again after a full batch, and at once when the
+ * launcher wakes it for new events), keeping its connection to the log
+ * database while there is work.  Once the queue has stayed empty for
+ * GDPR_SHIPPER_LINGER it exits, closing both connections: a database with
+ * nothing to ship has no gdpr process connected to it, so DROP DATABASE and
+ * CREATE DATABASE ... TEMPLATE work, and a smart shutdown is never held up.
+ * A log database that cannot be reached is a WARNING the first time, then
+ * the shipper retries with an exponential back-off capped at
+ * gdpr.retry_max_interval (keeping its events, and its connection to the
+ * database, meanwhile) and says so (LOG) once it works again.  An error
+ * inside a round aborts that round's transaction only.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -47,6 +52,10 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include <signal.h>
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
@@ -72,24 +81,62 @@
 /* how often the launcher looks at its workers without being woken (ms) */
 #define GDPR_LAUNCHER_NAPTIME	10000
 
-/* how long an idle shipper sleeps when there is nothing it can do (ms) */
-#define GDPR_IDLE_NAPTIME		60000
+/* how often the launcher looks at every listed database anyway (ms) */
+#define GDPR_SWEEP_INTERVAL		300000
+
+/* the least time between two starts of a shipper for one database (ms) */
+#define GDPR_START_INTERVAL		1000
+
+/* how long a shipper stays once the queue is empty (ms) */
+#define GDPR_SHIPPER_LINGER		1000
+
+/* databases that can be waiting for a shipper at once before all are */
+#define GDPR_MAX_PENDING		64
+
+/*
+ * Shared state: the databases whose committed transactions queued events,
+ * for the launcher to start (or wake) their shippers.
+ */
+typedef struct GdprWorkerShared
+{
+	slock_t		mutex;
+	Latch	   *launcher_latch; /* NULL while no launcher runs */
+	bool		all_pending;	/* more databases than fit below */
+	int			npending;
+	Oid			pending[GDPR_MAX_PENDING];
+} GdprWorkerShared;
 
 PGDLLEXPORT void gdpr_launcher_main(Datum main_arg);
 PGDLLEXPORT void gdpr_worker_main(Datum main_arg);
 
-/* one shipper started by the launcher */
+/* one database the launcher serves */
 typedef struct ShipperSlot
 {
 	char		dbname[NAMEDATALEN];
+	Oid			dboid;
 	BackgroundWorkerHandle *handle; /* NULL: not running */
 	TimestampTz started_at;		/* last attempt to start it */
+	bool		pending;		/* it has events to ship */
 } ShipperSlot;
+
+/* a database that accepts connections */
+typedef struct DatabaseEntry
+{
+	char		name[NAMEDATALEN];
+	Oid			oid;
+} DatabaseEntry;
+
+/* Local state (every process) */
+static GdprWorkerShared *worker_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static bool queued_in_xact = false;
 
 /* Local state (launcher) */
 static List *shippers = NIL;	/* ShipperSlot *, in TopMemoryContext */
 static bool launch_warned = false;
 static long launcher_timeout = GDPR_LAUNCHER_NAPTIME;	/* next wait, ms */
+static TimestampTz last_sweep = 0;
 
 /* Local state (shipper) */
 static PGconn *log_conn = NULL;
@@ -119,9 +166,112 @@ init_worker(BackgroundWorker *worker, const char *function, const char *type,
 }
 
 /*
+ * worker_shmem_request
+ *		shmem_request_hook: room for GdprWorkerShared.
+ */
+static void
+worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(GdprWorkerShared)));
+}
+
+/*
+ * worker_shmem_startup
+ *		shmem_startup_hook: create or attach to GdprWorkerShared.
+ */
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_shared = ShmemInitStruct("gdpr worker", sizeof(GdprWorkerShared), &found);
+	if (!found)
+	{
+		memset(worker_shared, 0, sizeof(GdprWorkerShared));
+		SpinLockInit(&worker_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * note_pending
+ *		Note in shared memory that database dboid has events to ship, and
+ *		wake the launcher.
+ */
+static void
+note_pending(Oid dboid)
+{
+	Latch	   *latch;
+	bool		known = false;
+
+	if (worker_shared == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	for (int i = 0; i < worker_shared->npending; i++)
+		if (worker_shared->pending[i] == dboid)
+			known = true;
+	if (!known)
+	{
+		if (worker_shared->npending < GDPR_MAX_PENDING)
+			worker_shared->pending[worker_shared->npending++] = dboid;
+		else
+			worker_shared->all_pending = true;
+	}
+	latch = worker_shared->launcher_latch;
+	SpinLockRelease(&worker_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * wake_launcher_at_commit
+ *		XactCallback: when a transaction that queued events commits (or is
+ *		prepared), its database has events to ship.
+ */
+static void
+wake_launcher_at_commit(XactEvent event, void *arg)
+{
+	if (!queued_in_xact)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			note_pending(MyDatabaseId);
+			queued_in_xact = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			queued_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * gdpr_worker_note_queued
+ *		Called whenever the current transaction writes the queue: its
+ *		commit will wake the launcher.
+ */
+void
+gdpr_worker_note_queued(void)
+{
+	queued_in_xact = true;
+}
+
+/*
  * gdpr_worker_register
- *		Register the static launcher.  Called from _PG_init while the
- *		postmaster loads shared_preload_libraries.
+ *		Register the static launcher, the shared memory it watches, and the
+ *		commit callback that fills it.  Called from _PG_init while the
+ *		postmaster loads shared_preload_libraries (backends inherit the
+ *		callback).
  */
 void
 gdpr_worker_register(void)
@@ -132,12 +282,18 @@ gdpr_worker_register(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, GDPR_LAUNCHER_TYPE);
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+	RegisterXactCallback(wake_launcher_at_commit, NULL);
 }
 
 /*
  * existing_databases
- *		The names of every database that accepts connections, as a List of
- *		char * in the caller's memory context.
+ *		Every database that accepts connections, as a List of
+ *		DatabaseEntry * in the caller's memory context.
  *
  * Scans pg_database in a transaction of its own, the way the logical
  * replication launcher reads pg_subscription: a process connected to no
@@ -160,13 +316,14 @@ existing_databases(void)
 	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-		MemoryContext old;
+		DatabaseEntry *entry;
 
 		if (!db->datallowconn)
 			continue;
-		old = MemoryContextSwitchTo(outer);
-		result = lappend(result, pstrdup(NameStr(db->datname)));
-		MemoryContextSwitchTo(old);
+		entry = MemoryContextAlloc(outer, sizeof(DatabaseEntry));
+		strlcpy(entry->name, NameStr(db->datname), NAMEDATALEN);
+		entry->oid = db->oid;
+		result = lappend(result, entry);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -205,16 +362,16 @@ wanted_databases(bool warn_missing)
 	foreach(lc, names)
 	{
 		char	   *name = (char *) lfirst(lc);
-		bool		found = false;
+		DatabaseEntry *found = NULL;
 		ListCell   *lc2;
 
 		foreach(lc2, existing)
 		{
-			if (strcmp((char *) lfirst(lc2), name) == 0)
-				found = true;
+			if (strcmp(((DatabaseEntry *) lfirst(lc2))->name, name) == 0)
+				found = lfirst(lc2);
 		}
-		if (found)
-			result = lappend(result, name);
+		if (found != NULL)
+			result = lappend(result, found);
 		else if (warn_missing)
 			ereport(WARNING,
 					errcode(ERRCODE_UNDEFINED_DATABASE),
@@ -263,15 +420,106 @@ start_shipper(const char *dbname)
 }
 
 /*
- * sync_shippers
- *		Make the running shippers match gdpr.databases.
- *
- * Stops the shippers of databases no longer listed (or gone), starts the
- * missing ones, and starts again those that stopped for good (the
- * postmaster restarts a crashed one by itself after bgw_restart_time).
+ * take_pending
+ *		Mark the slots whose databases committed events since the last look
+ *		(all of them when the shared list overflowed), emptying the list.
  */
 static void
-sync_shippers(bool warn_missing)
+take_pending(void)
+{
+	Oid			pending[GDPR_MAX_PENDING];
+	int			n;
+	bool		all;
+	ListCell   *lc;
+
+	SpinLockAcquire(&worker_shared->mutex);
+	n = worker_shared->npending;
+	memcpy(pending, worker_shared->pending, sizeof(Oid) * n);
+	all = worker_shared->all_pending;
+	worker_shared->npending = 0;
+	worker_shared->all_pending = false;
+	SpinLockRelease(&worker_shared->mutex);
+
+	foreach(lc, shippers)
+	{
+		ShipperSlot *slot = (ShipperSlot *) lfirst(lc);
+
+		for (int i = 0; i < n && !slot->pending; i++)
+			if (pending[i] == slot->dboid)
+				slot->pending = true;
+		if (all)
+			slot->pending = true;
+	}
+}
+
+/*
+ * serve_slot
+ *		Start the shipper of a database with events to ship, or wake it when
+ *		it runs.
+ *
+ * A slot stays pending while its shipper runs: a shipper about to exit may
+ * have looked at the queue before the events arrived, so a pending database
+ * whose shipper stops gets a new one (which exits soon if there is nothing
+ * left).  Starts are at least GDPR_START_INTERVAL apart.
+ */
+static void
+serve_slot(ShipperSlot *slot)
+{
+	pid_t		pid = 0;
+
+	if (slot->handle != NULL &&
+		GetBackgroundWorkerPid(slot->handle, &pid) == BGWH_STOPPED)
+	{
+		pfree(slot->handle);
+		slot->handle = NULL;
+	}
+	if (!slot->pending)
+		return;
+	if (slot->handle != NULL)
+	{
+		if (pid != 0)
+		{
+			PGPROC	   *proc = BackendPidGetProc(pid);
+
+			if (proc != NULL)
+				SetLatch(&proc->procLatch);
+		}
+		return;
+	}
+	if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0')
+		return;					/* nowhere to ship: the events wait */
+	{
+		TimestampTz due = TimestampTzPlusMilliseconds(slot->started_at, GDPR_START_INTERVAL);
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now < due)
+		{
+			long		wait = TimestampDifferenceMilliseconds(now, due);
+
+			launcher_timeout = Min(launcher_timeout, Max(wait, 1));
+			return;
+		}
+		slot->started_at = now;
+		slot->handle = start_shipper(slot->dbname);
+		if (slot->handle != NULL)
+			slot->pending = false;
+		else
+			launcher_timeout = Min(launcher_timeout, GDPR_START_INTERVAL);
+	}
+}
+
+/*
+ * sync_shippers
+ *		Bring the shippers in line with gdpr.databases and the databases
+ *		that have events to ship.
+ *
+ * Slots of databases no longer listed go, their shippers stopped; newly
+ * listed databases get a slot.  With sweep, every listed database is
+ * looked at, as if it had events (a new launcher, a reload, and every
+ * GDPR_SWEEP_INTERVAL).
+ */
+static void
+sync_shippers(bool warn_missing, bool sweep)
 {
 	List	   *wanted = wanted_databases(warn_missing);
 	List	   *keep = NIL;
@@ -286,7 +534,9 @@ sync_shippers(bool warn_missing)
 
 		foreach(lc2, wanted)
 		{
-			if (strcmp((char *) lfirst(lc2), slot->dbname) == 0)
+			DatabaseEntry *db = lfirst(lc2);
+
+			if (strcmp(db->name, slot->dbname) == 0 && db->oid == slot->dboid)
 				listed = true;
 		}
 		if (!listed)
@@ -299,35 +549,6 @@ sync_shippers(bool warn_missing)
 			pfree(slot);
 			continue;
 		}
-		if (slot->handle != NULL)
-		{
-			pid_t		pid;
-
-			if (GetBackgroundWorkerPid(slot->handle, &pid) == BGWH_STOPPED)
-			{
-				pfree(slot->handle);
-				slot->handle = NULL;
-			}
-		}
-		if (slot->handle == NULL)
-		{
-			TimestampTz due = TimestampTzPlusMilliseconds(slot->started_at,
-														  GDPR_RESTART_TIME * 1000);
-			TimestampTz now = GetCurrentTimestamp();
-
-			if (now >= due)
-			{
-				slot->started_at = now;
-				slot->handle = start_shipper(slot->dbname);
-			}
-			else
-			{
-				/* a shipper that keeps failing is restarted at this pace */
-				long		wait = TimestampDifferenceMilliseconds(now, due);
-
-				launcher_timeout = Min(launcher_timeout, Max(wait, 1));
-			}
-		}
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		keep = lappend(keep, slot);
 		MemoryContextSwitchTo(old);
@@ -335,22 +556,22 @@ sync_shippers(bool warn_missing)
 
 	foreach(lc, wanted)
 	{
-		char	   *name = (char *) lfirst(lc);
-		bool		running = false;
+		DatabaseEntry *db = lfirst(lc);
+		bool		known = false;
 		ListCell   *lc2;
 
 		foreach(lc2, keep)
 		{
-			if (strcmp(((ShipperSlot *) lfirst(lc2))->dbname, name) == 0)
-				running = true;
+			if (((ShipperSlot *) lfirst(lc2))->dboid == db->oid)
+				known = true;
 		}
-		if (!running)
+		if (!known)
 		{
 			ShipperSlot *slot = MemoryContextAllocZero(TopMemoryContext, sizeof(ShipperSlot));
 
-			strlcpy(slot->dbname, name, NAMEDATALEN);
-			slot->started_at = GetCurrentTimestamp();
-			slot->handle = start_shipper(name);
+			strlcpy(slot->dbname, db->name, NAMEDATALEN);
+			slot->dboid = db->oid;
+			slot->pending = true;	/* it may have events already */
 			old = MemoryContextSwitchTo(TopMemoryContext);
 			keep = lappend(keep, slot);
 			MemoryContextSwitchTo(old);
@@ -359,6 +580,30 @@ sync_shippers(bool warn_missing)
 
 	list_free(shippers);
 	shippers = keep;
+
+	take_pending();
+	foreach(lc, shippers)
+	{
+		ShipperSlot *slot = (ShipperSlot *) lfirst(lc);
+
+		if (sweep)
+			slot->pending = true;
+		serve_slot(slot);
+	}
+}
+
+/*
+ * forget_launcher_latch
+ *		before_shmem_exit callback of the launcher: backends stop waking it.
+ */
+static void
+forget_launcher_latch(int code, Datum arg)
+{
+	if (worker_shared == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_shared->launcher_latch = NULL;
+	SpinLockRelease(&worker_shared->mutex);
 }
 
 /*
@@ -420,15 +665,27 @@ gdpr_launcher_main(Datum main_arg)
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loopcxt);
 
+	/* backends wake this launcher when they commit events */
+	if (worker_shared != NULL)
+	{
+		SpinLockAcquire(&worker_shared->mutex);
+		worker_shared->launcher_latch = MyLatch;
+		SpinLockRelease(&worker_shared->mutex);
+		before_shmem_exit(forget_launcher_latch, (Datum) 0);
+	}
+
 	stop_orphaned_shippers();
-	sync_shippers(true);
+	last_sweep = GetCurrentTimestamp();
+	sync_shippers(true, true);
 
 	for (;;)
 	{
 		bool		reloaded = false;
+		bool		sweep;
 		long		timeout = launcher_timeout;
+		TimestampTz now;
 
-		/* woken early by SIGHUP, and when a shipper starts or stops */
+		/* woken by SIGHUP, by committed events, and when a shipper stops */
 		launcher_timeout = GDPR_LAUNCHER_NAPTIME;
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -443,8 +700,13 @@ gdpr_launcher_main(Datum main_arg)
 			reloaded = true;
 		}
 
+		now = GetCurrentTimestamp();
+		sweep = reloaded ||
+			TimestampDifferenceExceeds(last_sweep, now, GDPR_SWEEP_INTERVAL);
+		if (sweep)
+			last_sweep = now;
 		MemoryContextReset(loopcxt);
-		sync_shippers(reloaded);
+		sync_shippers(reloaded, sweep);
 	}
 }
 
@@ -499,6 +761,8 @@ record_error(const char *message)
 		gdpr_shipper_record_error(message);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* let autovacuum see the queue's deletes */
+		pgstat_report_stat(false);
 	}
 	PG_CATCH();
 	{
@@ -523,17 +787,33 @@ record_error(const char *message)
  * The first failure after a success is a WARNING (with the SQLSTATE of the
  * failure), later ones are DEBUG1, so that a log database that is down
  * for hours does not flood the server log.  Doubles the back-off delay up to
- * gdpr.retry_max_interval and records the error in gdpr.state.
+ * gdpr.retry_max_interval and records the error in gdpr.state.  The texts
+ * are scrubbed of the connection string's secrets (they usually come from
+ * libpq or the log server).
+ *
+ * Everything is built in a context of its own, deleted on the way out: a
+ * failure can happen at every retry for days, and the caller may well be
+ * in TopMemoryContext after a commit.
  */
 static void
 note_failure(int sqlerrcode, const char *message, const char *detail)
 {
-	char	   *stored;
+	MemoryContext cxt;
+	MemoryContext old;
+	char	   *clean_message;
+	char	   *clean_detail;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr shipping failure",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+
+	clean_message = gdpr_conninfo_scrub(message);
+	clean_detail = gdpr_conninfo_scrub(detail);
 
 	ereport(failing ? DEBUG1 : WARNING,
 			errcode(sqlerrcode),
-			errmsg("%s", message),
-			detail ? errdetail_internal("%s", detail) : 0,
+			errmsg("%s", clean_message),
+			clean_detail ? errdetail_internal("%s", clean_detail) : 0,
 			errcontext("gdpr log shipper for database \"%s\"", shipper_dbname));
 	failing = true;
 
@@ -542,8 +822,11 @@ note_failure(int sqlerrcode, const char *message, const char *detail)
 	else
 		retry_delay = Min(retry_delay * 2, gdpr_retry_max_interval);
 
-	stored = detail ? psprintf("%s: %s", message, detail) : pstrdup(message);
-	record_error(stored);
+	record_error(clean_detail ? psprintf("%s: %s", clean_message, clean_detail)
+				 : clean_message);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /*
@@ -617,6 +900,8 @@ ship_round(MemoryContext cxt)
 
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* the commit left TopMemoryContext current: never allocate there */
+		MemoryContextSwitchTo(cxt);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		shipped = batch.shipped;
@@ -659,6 +944,7 @@ gdpr_worker_main(Datum main_arg)
 {
 	char		dbname[NAMEDATALEN];
 	MemoryContext loopcxt;
+	TimestampTz idle_since = 0;
 
 	strlcpy(dbname, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
 	strlcpy(shipper_dbname, dbname, NAMEDATALEN);
@@ -680,6 +966,7 @@ gdpr_worker_main(Datum main_arg)
 	for (;;)
 	{
 		long		timeout = gdpr_ship_interval;
+		int64		shipped;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -694,23 +981,33 @@ gdpr_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(loopcxt);
 		MemoryContextReset(loopcxt);
 
-		if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0')
+		/* nothing this shipper can do: leave, the launcher knows when to come back */
+		if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0' ||
+			!extension_installed())
+			proc_exit(0);
+
+		shipped = ship_round(loopcxt);
+		if (shipped >= gdpr_ship_batch_size)
 		{
-			close_log_connection(0, 0);
-			timeout = GDPR_IDLE_NAPTIME;
+			idle_since = 0;
+			continue;			/* more is waiting: at once */
 		}
-		else if (!extension_installed())
-			close_log_connection(0, 0);
+		if (shipped < 0)
+		{
+			idle_since = 0;
+			timeout = retry_delay;
+		}
+		else if (shipped > 0)
+			idle_since = 0;
 		else
 		{
-			int64		shipped = ship_round(loopcxt);
+			TimestampTz now = GetCurrentTimestamp();
 
-			if (shipped >= gdpr_ship_batch_size)
-				continue;		/* more is waiting: at once */
-			if (shipped < 0)
-				timeout = retry_delay;
-			else
-				close_log_connection(0, 0); /* drained: never hold a session */
+			if (idle_since == 0)
+				idle_since = now;
+			else if (TimestampDifferenceExceeds(idle_since, now, GDPR_SHIPPER_LINGER))
+				proc_exit(0);	/* drained: hold no session, on either side */
+			timeout = Min(timeout, GDPR_SHIPPER_LINGER);
 		}
 
 		(void) WaitLatch(MyLatch,

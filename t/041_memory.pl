@@ -1,0 +1,119 @@
+
+# Copyright (c) 2026, gdpr developers
+
+# The long paths run in bounded memory.  A probe, a statement trigger on
+# the scrubbed table, reports the backend's memory (the sum of
+# pg_backend_memory_contexts) in a NOTICE at every batch's UPDATE, from
+# inside the running CALL or statement:
+#
+# - CALL gdpr.anonymise_db_batched() commits after every batch; its memory
+#   must not grow with the number of batches: 500 batches end where 50
+#   batches end, and batch 500 uses what batch 50 used.
+# - gdpr.anonymise_many() with ten times more keys: beyond the input array
+#   itself, its memory must not grow with the number of keys.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('main');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'gdpr'
+});
+$node->start;
+
+my $probe = q{
+CREATE FUNCTION memory_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'memory %',
+		(SELECT sum(total_bytes) FROM pg_catalog.pg_backend_memory_contexts);
+	RETURN NULL;
+END $$;
+};
+
+# the memory figures of the probe's NOTICEs, in order
+sub probes
+{
+	my ($stderr) = @_;
+	return map { /NOTICE:  memory (\d+)/ ? ($1) : () } split /\n/, $stderr;
+}
+
+# a scrubbed table of $rows rows with the probe, in database $db
+sub make_table
+{
+	my ($db, $rows) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, qq{
+CREATE EXTENSION gdpr;
+$probe
+CREATE TABLE person (id int PRIMARY KEY, name text, email text);
+INSERT INTO person SELECT g, 'name ' || g, 'mail' || g || '\@example.com'
+  FROM generate_series(1, $rows) g;
+SELECT gdpr.register('person', ARRAY['name', 'email']);
+CREATE TRIGGER memory_probe AFTER UPDATE ON person
+  FOR EACH STATEMENT EXECUTE FUNCTION memory_probe();
+});
+}
+
+# ---- the batched scrub: 50 batches, then 500 batches of 100 rows ----
+my %peak;
+my %probes;
+for my $case ([ 'scrub50', 5000 ], [ 'scrub500', 50000 ])
+{
+	my ($db, $rows) = @$case;
+	make_table($db, $rows);
+	my ($ret, $stdout, $stderr) = $node->psql($db, q{
+SET gdpr.allow_anonymise_db = on;
+SET gdpr.anonymise_batch_size = 100;
+CALL gdpr.anonymise_db_batched(current_database());
+});
+	is($ret, 0, "$db: the batched scrub succeeds") or diag($stderr);
+	is($node->safe_psql($db, 'SELECT count(*) FROM person WHERE name IS NULL'),
+		$rows, "$db: every row is anonymised");
+	my @p = probes($stderr);
+	is(scalar(@p), $rows / 100 + 1, "$db: the probe ran at every batch");
+	$probes{$db} = \@p;
+	($peak{$db}) = sort { $b <=> $a } @p;
+}
+
+my @p500 = @{ $probes{scrub500} };
+my $growth_batches = $p500[-2] - $p500[49];
+note "batched scrub: batch 50 " . $p500[49] . " bytes, batch 500 " . $p500[-2]
+  . " bytes, peak of 50 batches $peak{scrub50}, of 500 batches $peak{scrub500}";
+cmp_ok($growth_batches, '<', 256 * 1024,
+	'the batched scrub uses no more memory at batch 500 than at batch 50');
+cmp_ok($peak{scrub500} - $peak{scrub50}, '<', 256 * 1024,
+	'500 batches peak where 50 batches peak');
+
+# ---- anonymise_many: 10,000 keys, then 100,000 keys ----
+my %many;
+for my $case ([ 'many10k', 10000 ], [ 'many100k', 100000 ])
+{
+	my ($db, $rows) = @$case;
+	make_table($db, $rows);
+	my ($ret, $stdout, $stderr) = $node->psql($db, qq{
+SET gdpr.anonymise_batch_size = 1000;
+SELECT gdpr.anonymise_many('person', (SELECT array_agg(g) FROM generate_series(1, $rows) g));
+});
+	is($ret, 0, "$db: anonymise_many succeeds") or diag($stderr);
+	is($stdout, $rows, "$db: every row is anonymised");
+	my @p = probes($stderr);
+	is(scalar(@p), $rows / 1000, "$db: the probe ran at every batch");
+	$many{$db} = \@p;
+}
+
+# the input array is in memory from the first batch on: what comes after
+# must not grow with the number of keys
+my @m = @{ $many{many100k} };
+note "anonymise_many: first batch $m[0] bytes, last batch $m[-1] bytes, "
+  . "10,000 keys: first $many{many10k}[0], last $many{many10k}[-1]";
+cmp_ok($m[-1] - $m[0], '<', 256 * 1024,
+	'anonymise_many over 100 batches ends where its first batch began');
+cmp_ok(($m[-1] - $m[0]) - ($many{many10k}[-1] - $many{many10k}[0]), '<', 128 * 1024,
+	'ten times more keys add nothing beyond the input array');
+
+done_testing();
