@@ -39,18 +39,6 @@
 #endif
 
 /*
- * A qualified name as a list of String nodes (utils/varlena.h).
- * 16 added the soft-error context; NULL keeps errors hard, as before.
- */
-#if PG_VERSION_NUM >= 160000
-#define gdpr_string_to_qualified_name_list(string) \
-	stringToQualifiedNameList((string), NULL)
-#else
-#define gdpr_string_to_qualified_name_list(string) \
-	stringToQualifiedNameList(string)
-#endif
-
-/*
  * The n-th (1-based) entry of the local copy of the backend status array
  * (utils/backend_status.h).  16 renamed it.
  */
