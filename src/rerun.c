@@ -368,27 +368,6 @@ allocated_limit(PGconn *conn, const char *source)
 }
 
 /*
- * log_has_lineages
- *		Whether the log table has the incarnation column (a log table made
- *		by version 1.0 gets it from the first 1.1 shipper).
- */
-static bool
-log_has_lineages(PGconn *conn)
-{
-	PGresult   *res;
-	bool		result;
-
-	res = gdpr_shipper_exec(conn,
-							"SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute"
-							" WHERE attrelid = 'gdpr_log.event'::pg_catalog.regclass"
-							"   AND attname = 'incarnation' AND NOT attisdropped)",
-							0, NULL, PGRES_TUPLES_OK, "looking for the log's lineage column");
-	result = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	return result;
-}
-
-/*
  * store_mark
  *		Set gdpr.state.reflected_id, as the extension's owner.
  */
@@ -438,7 +417,7 @@ replay(PGconn *conn, const char *source, int64 mark, RerunOutput *out)
 {
 	int64		last = mark;
 	int64		limit = allocated_limit(conn, source);
-	char	   *lineages = log_has_lineages(conn) ? gdpr_lineage_ids() : NULL;
+	char	   *lineages = gdpr_shipper_log_has_lineage(conn) ? gdpr_lineage_ids() : NULL;
 	MemoryContext chunkcxt;
 	MemoryContext old;
 	int			n;

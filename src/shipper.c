@@ -357,6 +357,27 @@ gdpr_shipper_log_table_exists(PGconn *conn)
 }
 
 /*
+ * gdpr_shipper_log_has_lineage
+ *		Whether the log table has the incarnation column (a log table made
+ *		by version 1.0 gets it from the first 1.1 shipper).
+ */
+bool
+gdpr_shipper_log_has_lineage(PGconn *conn)
+{
+	PGresult   *res;
+	bool		result;
+
+	res = gdpr_shipper_exec(conn,
+							"SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute"
+							" WHERE attrelid = 'gdpr_log.event'::pg_catalog.regclass"
+							"   AND attname = 'incarnation' AND NOT attisdropped)",
+							0, NULL, PGRES_TUPLES_OK, "looking for the log's lineage column");
+	result = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return result;
+}
+
+/*
  * gdpr_shipper_ensure_log_table
  *		Create gdpr_log.event in the log database unless it exists.
  *
@@ -369,7 +390,6 @@ void
 gdpr_shipper_ensure_log_table(PGconn *conn)
 {
 	PGresult   *res;
-	bool		has_lineage;
 
 	if (!gdpr_shipper_log_table_exists(conn))
 	{
@@ -378,14 +398,7 @@ gdpr_shipper_ensure_log_table(PGconn *conn)
 		PQclear(res);
 		return;
 	}
-	res = gdpr_shipper_exec(conn,
-							"SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute"
-							" WHERE attrelid = 'gdpr_log.event'::pg_catalog.regclass"
-							"   AND attname = 'incarnation' AND NOT attisdropped)",
-							0, NULL, PGRES_TUPLES_OK, "looking for the log's lineage column");
-	has_lineage = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!has_lineage)
+	if (!gdpr_shipper_log_has_lineage(conn))
 	{
 		res = gdpr_shipper_exec(conn, add_lineage_column_sql, 0, NULL,
 								PGRES_COMMAND_OK, "adding the lineage column to the log table");

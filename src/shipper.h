@@ -40,6 +40,7 @@ extern PGresult *gdpr_shipper_exec(PGconn *conn, const char *sql, int nparams,
 								   const char *const *values,
 								   ExecStatusType expected, const char *what);
 extern bool gdpr_shipper_log_table_exists(PGconn *conn);
+extern bool gdpr_shipper_log_has_lineage(PGconn *conn);
 extern void gdpr_shipper_ensure_log_table(PGconn *conn);
 extern bool gdpr_shipper_lock(bool wait);
 extern int64 gdpr_shipper_read_mark(bool for_update);

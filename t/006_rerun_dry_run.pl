@@ -14,22 +14,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use GdprTest qw(log_server gdpr_server);
 
-my $logdb = PostgreSQL::Test::Cluster->new('logdb');
-$logdb->init;
-$logdb->start;
-$logdb->safe_psql('postgres', 'CREATE DATABASE gdprlog');
-my $log_conninfo = 'host=' . $logdb->host . ' port=' . $logdb->port . ' dbname=gdprlog';
+my ($logdb, $log_conninfo) = log_server();
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gdpr'
-gdpr.log_conninfo = '$log_conninfo'
+my $node = gdpr_server($log_conninfo, q{
 gdpr.databases = 'app'
 gdpr.ship_interval = 100
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', q{
 CREATE EXTENSION gdpr;
@@ -85,5 +79,16 @@ like($err, qr/WARNING:  log event \d+ \(delete of public\.person, key "1"\) was 
 	'the failure is reported as a WARNING');
 is($node->safe_psql('app', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM person'),
 	'1,2', 'only the refused row is left');
+
+# a table renamed after the backup: its erasures cannot be applied, loudly
+$node->safe_psql('app', 'DELETE FROM blocker');
+$node->safe_psql('app', $restore);
+$node->safe_psql('app', 'ALTER TABLE person RENAME TO people');
+($rc, $out, $err) = $node->psql('app', sprintf($outcomes, ''));
+is($out,
+	'delete:1:missing delete:1:missing anonymise:2:missing anonymise:2:missing anonymise:3:missing delete:3:missing',
+	'events of a table that no longer has the logged name are missing');
+like($err, qr/WARNING:  table public\.person of log event \d+ does not exist.*HINT:  If the table was renamed after the backup was taken, rename it to its logged name/s,
+	'a WARNING says what to do about a renamed table');
 
 done_testing();

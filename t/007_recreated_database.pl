@@ -16,25 +16,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use GdprTest qw(log_server gdpr_server);
 
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
 
-my $logdb = PostgreSQL::Test::Cluster->new('logdb');
-$logdb->init;
-$logdb->start;
-$logdb->safe_psql('postgres', 'CREATE DATABASE gdprlog');
-my $log_conninfo = 'host=' . $logdb->host . ' port=' . $logdb->port . ' dbname=gdprlog';
+my ($logdb, $log_conninfo) = log_server();
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gdpr'
-gdpr.log_conninfo = '$log_conninfo'
+my $node = gdpr_server($log_conninfo, q{
 gdpr.databases = 'shop'
 gdpr.ship_interval = 100
 gdpr.retry_max_interval = 1000
 });
-$node->start;
 
 my $schema = q{
 CREATE EXTENSION gdpr;

@@ -12,22 +12,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use GdprTest qw(log_server gdpr_server);
 use Time::HiRes qw(time usleep);
 
-my $logdb = PostgreSQL::Test::Cluster->new('logdb');
-$logdb->init;
-$logdb->start;
-$logdb->safe_psql('postgres', 'CREATE DATABASE gdprlog');
-my $log_conninfo = 'host=' . $logdb->host . ' port=' . $logdb->port . ' dbname=gdprlog';
+my ($logdb, $log_conninfo) = log_server();
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gdpr'
-gdpr.log_conninfo = '$log_conninfo'
+my $node = gdpr_server($log_conninfo, q{
 gdpr.databases = 'shop, shop_copy'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE shop');
 $node->safe_psql('shop', q{
 CREATE EXTENSION gdpr;

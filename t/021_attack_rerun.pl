@@ -25,25 +25,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use GdprTest qw(log_server gdpr_server);
 
 my $huge = '9000000000000000000';
 
 # the log database, on a server of its own
-my $logdb = PostgreSQL::Test::Cluster->new('logdb');
-$logdb->init;
-$logdb->start;
-$logdb->safe_psql('postgres', 'CREATE DATABASE gdprlog');
-my $log_conninfo = 'host=' . $logdb->host . ' port=' . $logdb->port . ' dbname=gdprlog';
-
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gdpr'
+my ($logdb, $log_conninfo) = log_server();
+my $node = gdpr_server($log_conninfo, q{
 gdpr.pseudonym_key = 'tap-secret'
-gdpr.log_conninfo = '$log_conninfo'
 gdpr.databases = 'postgres'
 });
-$node->start;
 
 # query: SQL as the bootstrap superuser in database app
 sub query
