@@ -198,8 +198,7 @@ gdpr_catalog_get_table(Oid relid)
  * not_registered_error
  *		The error for a table that is not registered with gdpr.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 not_registered_error(Oid relid)
 {
 	char	   *relname = get_rel_name(relid);

@@ -76,6 +76,18 @@
 #endif
 
 /*
+ * Whether this backend holds a lock of exactly this mode (storage/lock.h).
+ * 17 added "or stronger"; false keeps the earlier answer.
+ */
+#if PG_VERSION_NUM >= 170000
+#define gdpr_lock_held_by_me(locktag, lockmode) \
+	LockHeldByMe((locktag), (lockmode), false)
+#else
+#define gdpr_lock_held_by_me(locktag, lockmode) \
+	LockHeldByMe((locktag), (lockmode))
+#endif
+
+/*
  * A function that does not return: 18 replaced pg_attribute_noreturn() by
  * pg_noreturn, which (being C11's _Noreturn there) must open the
  * declaration: "pg_noreturn static void name(...)".

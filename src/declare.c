@@ -1763,7 +1763,7 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		LOCKTAG		tag;
 
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, pkrelid);
-		if (LockHeldByMe(&tag, AccessExclusiveLock))
+		if (gdpr_lock_held_by_me(&tag, AccessExclusiveLock))
 			apply_pending_declarations(pkrelid);
 	}
 }

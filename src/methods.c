@@ -305,8 +305,7 @@ check_constant(ColumnInfo *ci, const char *value)
  *		Error for a method that gives every row the same value in a unique
  *		column.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 refuse_unique(ColumnInfo *ci, const char *method)
 {
 	ereport(ERROR,
@@ -320,8 +319,7 @@ refuse_unique(ColumnInfo *ci, const char *method)
  * refuse_null
  *		Error for a method that yields NULL on a column that refuses it.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 refuse_null(ColumnInfo *ci, const char *method)
 {
 	ereport(ERROR,
@@ -335,8 +333,7 @@ refuse_null(ColumnInfo *ci, const char *method)
  * refuse_type
  *		Error for a method that does not apply to the column's type.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 refuse_type(ColumnInfo *ci, const char *method)
 {
 	ereport(ERROR,
