@@ -26,6 +26,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -40,6 +41,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "gdpr.h"
 
@@ -358,8 +360,21 @@ resolve_function(ColumnInfo *ci, const char *argument)
 	HeapTuple	tup;
 	Form_pg_proc proc;
 	bool		ok;
+	const char *paren = strchr(argument, '(');
+	char	   *schemaname;
+	char	   *objname;
 
-	if (strchr(argument, '(') != NULL)
+	/*
+	 * A schema that does not exist is 3F000 on every major: from 16 on,
+	 * regprocin and regprocedurein report it as a missing function.
+	 */
+	DeconstructQualifiedName(textToQualifiedNameList(cstring_to_text_with_len(argument,
+																			  paren ? paren - argument : strlen(argument))),
+							 &schemaname, &objname);
+	if (schemaname != NULL)
+		(void) LookupExplicitNamespace(schemaname, false);
+
+	if (paren != NULL)
 		funcid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 													  CStringGetDatum(argument)));
 	else
