@@ -32,3 +32,119 @@ CREATE TABLE gdpr.incarnation (
 INSERT INTO gdpr.incarnation DEFAULT VALUES;
 SELECT pg_catalog.pg_extension_config_dump('gdpr.incarnation', '');
 REVOKE ALL ON gdpr.incarnation FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Retention (storage limitation): how long the rows of a table are kept
+------------------------------------------------------------------------------
+
+-- one policy per registered table.  No foreign key to registered_table (see
+-- registered_field in gdpr--1.0.sql): gdpr removes a table's policy itself.
+CREATE TABLE gdpr.retention_policy (
+    rel             regclass    PRIMARY KEY,
+    column_name     name        NOT NULL,
+    keep            interval    NOT NULL CHECK (keep OPERATOR(pg_catalog.>) interval '0'),
+    action          text        NOT NULL DEFAULT 'anonymise'
+                                CHECK (action IN ('anonymise', 'delete')),
+    declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
+    last_applied_at timestamptz,
+    last_done       bigint
+);
+SELECT pg_catalog.pg_extension_config_dump('gdpr.retention_policy', '');
+REVOKE ALL ON gdpr.retention_policy FROM PUBLIC;
+
+CREATE FUNCTION gdpr.set_retention(
+        rel regclass,
+        column_name name,
+        keep interval,
+        action text DEFAULT 'anonymise')
+    RETURNS void
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_set_retention';
+COMMENT ON FUNCTION gdpr.set_retention(regclass, name, interval, text)
+    IS 'keep the rows of a registered table for this long, then anonymise or delete them';
+REVOKE ALL ON FUNCTION gdpr.set_retention(regclass, name, interval, text) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.drop_retention(rel regclass) RETURNS void
+    LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_drop_retention';
+COMMENT ON FUNCTION gdpr.drop_retention(regclass)
+    IS 'remove the retention policy of a table';
+REVOKE ALL ON FUNCTION gdpr.drop_retention(regclass) FROM PUBLIC;
+
+-- rows of rel due under its policy now (rows already anonymised are not
+-- due again under an 'anonymise' policy), read as the caller
+CREATE FUNCTION gdpr.retention_due(rel regclass) RETURNS bigint
+    LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_retention_due';
+COMMENT ON FUNCTION gdpr.retention_due(regclass)
+    IS 'how many rows of a table its retention policy makes due now';
+REVOKE ALL ON FUNCTION gdpr.retention_due(regclass) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.apply_retention(rel regclass DEFAULT NULL, dry_run boolean DEFAULT false)
+    RETURNS TABLE (rel regclass, action text, due bigint, done bigint, held bigint)
+    LANGUAGE C VOLATILE
+    -- no SET search_path: the UPDATE and DELETE fire the table's own
+    -- triggers, which must see the caller's search_path; the SQL built in C
+    -- is fully qualified
+    AS 'MODULE_PATHNAME', 'gdpr_apply_retention';
+COMMENT ON FUNCTION gdpr.apply_retention(regclass, boolean)
+    IS 'anonymise or delete the rows that retention policies make due';
+REVOKE ALL ON FUNCTION gdpr.apply_retention(regclass, boolean) FROM PUBLIC;
+
+CREATE PROCEDURE gdpr.apply_retention_batched()
+    LANGUAGE C
+    -- no SET search_path: a procedure with SET cannot commit; the SQL built
+    -- in C is fully qualified and the registry queries pin search_path
+    AS 'MODULE_PATHNAME', 'gdpr_apply_retention_batched';
+COMMENT ON PROCEDURE gdpr.apply_retention_batched()
+    IS 'gdpr.apply_retention() committing after every batch, for large tables';
+REVOKE ALL ON PROCEDURE gdpr.apply_retention_batched() FROM PUBLIC;
+
+CREATE VIEW gdpr.retention AS
+SELECT p.rel, p.column_name, p.keep, p.action,
+       gdpr.retention_due(p.rel) AS due,
+       p.last_applied_at, p.last_done
+  FROM gdpr.retention_policy p;
+COMMENT ON VIEW gdpr.retention
+    IS 'the retention policies, the rows each makes due now, and when each was last applied';
+REVOKE ALL ON gdpr.retention FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- What a scrub (gdpr.anonymise_db) does with each table
+------------------------------------------------------------------------------
+
+ALTER TABLE gdpr.registered_table
+    ADD COLUMN scrub_action text NOT NULL DEFAULT 'anonymise'
+        CHECK (scrub_action IN ('anonymise', 'delete', 'truncate', 'keep'));
+
+CREATE FUNCTION gdpr.set_scrub_action(rel regclass, action text) RETURNS void
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_set_scrub_action';
+COMMENT ON FUNCTION gdpr.set_scrub_action(regclass, text)
+    IS 'what gdpr.anonymise_db() does with a table: anonymise, delete, truncate or keep';
+REVOKE ALL ON FUNCTION gdpr.set_scrub_action(regclass, text) FROM PUBLIC;
+
+CREATE VIEW gdpr.registered_tables AS
+SELECT t.rel, t.can_anonymise, t.scrub_action, t.export_fields, t.export_exclude,
+       t.declared, t.registered_at
+  FROM gdpr.registered_table t;
+COMMENT ON VIEW gdpr.registered_tables
+    IS 'every registered table, with its options and what a scrub does with it';
+REVOKE ALL ON gdpr.registered_tables FROM PUBLIC;
+
+-- anonymise_db reports each table's action: a new result type (the 1.0
+-- symbol, gdpr_anonymise_db, keeps its three columns)
+DROP FUNCTION gdpr.anonymise_db(text);
+CREATE FUNCTION gdpr.anonymise_db(confirm text)
+    RETURNS TABLE (rel regclass, anonymised bigint, skipped bigint, action text, deleted bigint)
+    LANGUAGE C VOLATILE
+    -- no SET search_path: the UPDATE fires the table's own triggers, which
+    -- must see the caller's search_path; the SQL built in C is fully qualified
+    AS 'MODULE_PATHNAME', 'gdpr_anonymise_db_1_1';
+COMMENT ON FUNCTION gdpr.anonymise_db(text)
+    IS 'scrub every registered table: anonymise, delete, truncate or keep its rows';
+REVOKE ALL ON FUNCTION gdpr.anonymise_db(text) FROM PUBLIC;

@@ -49,6 +49,7 @@ PG_FUNCTION_INFO_V1(gdpr_is_anonymised);
 PG_FUNCTION_INFO_V1(gdpr_key_exists);
 PG_FUNCTION_INFO_V1(gdpr_delete_key);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db);
+PG_FUNCTION_INFO_V1(gdpr_anonymise_db_1_1);
 PG_FUNCTION_INFO_V1(gdpr_anonymise_db_batched);
 
 /* the cached single-row statement of one table (forced or not) */
@@ -688,12 +689,13 @@ gdpr_delete_key(PG_FUNCTION_ARGS)
 }
 
 /*
- * has_pii
- *		Whether a registered table has any PII column (a scrub has nothing
- *		to do, and marks nothing, in a table that has none).
+ * gdpr_has_pii
+ *		Whether a registered table has any PII column (a scrub or a
+ *		retention policy has nothing to anonymise, and marks nothing, in a
+ *		table that has none).
  */
-static bool
-has_pii(GdprTable *table)
+bool
+gdpr_has_pii(GdprTable *table)
 {
 	ListCell   *lc;
 
@@ -725,43 +727,58 @@ count_rows(Oid relid)
 }
 
 /*
- * anonymise_table
- *		Anonymise every not yet anonymised row of a registered table in one
- *		pass, marking them without queuing events.  The UPDATE's returned
- *		keys are read through a cursor in batches, so memory stays bounded
- *		whatever the table's size.  Returns the rows changed.
+ * gdpr_anonymise_where
+ *		Anonymise every not yet anonymised row of a registered table that
+ *		matches where (about alias "t", with params), in one statement as
+ *		the caller, marking them and queuing their 'anonymise' events when
+ *		queue_event.  The UPDATE's returned keys are read through a cursor
+ *		in batches, so memory stays bounded whatever the number of rows.
+ *		Returns the rows changed.  The caller is connected to SPI.
  */
-static int64
-anonymise_table(Oid relid, GdprTable *table)
+int64
+gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
+					 GdprParams *params, bool queue_event)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
-	GdprParams	params;
 	char	   *sql;
 	Portal		portal;
 	int64		total = 0;
 	int			batch = Max(gdpr_anonymise_batch_size, 1);
 	int			level;
 
-	memset(&params, 0, sizeof(params));
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN, NULL);
+	sql = gdpr_anonymise_statement(relid, table, key, NULL, where, GDPR_SKIP_JOIN, NULL);
 
 	/* the statement runs to completion at the first fetch, as the caller */
 	level = gdpr_key_pin_format(key);
-	portal = SPI_cursor_open_with_args(NULL, sql, params.n, params.types, params.values,
-									   params.nulls, false, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, params->n, params->types, params->values,
+									   params->nulls, false, 0);
 	SPI_cursor_fetch(portal, true, batch);
 	gdpr_key_unpin_format(level);
 	while (SPI_processed > 0)
 	{
 		uint64		n = SPI_processed;
 
-		gdpr_events_mark(relid, keys_of_result(n), false, false);
+		gdpr_events_mark(relid, keys_of_result(n), queue_event, false);
 		total += n;
 		SPI_freetuptable(SPI_tuptable);
 		SPI_cursor_fetch(portal, true, batch);
 	}
 	SPI_cursor_close(portal);
 	return total;
+}
+
+/*
+ * anonymise_table
+ *		Anonymise every not yet anonymised row of a registered table in one
+ *		pass, marking them without queuing events.  Returns the rows changed.
+ */
+static int64
+anonymise_table(Oid relid, GdprTable *table)
+{
+	GdprParams	params;
+
+	memset(&params, 0, sizeof(params));
+	return gdpr_anonymise_where(relid, table, "true", &params, false);
 }
 
 /*
@@ -789,53 +806,181 @@ check_scrub_allowed(FunctionCallInfo fcinfo)
 }
 
 /*
- * gdpr_anonymise_db
- *		gdpr.anonymise_db(confirm): anonymise every not yet anonymised row of
- *		every registered table that may be anonymised, one pass per table,
- *		reporting every registered table.
+ * truncate_tables
+ *		TRUNCATE the tables of truncated (an OID List) in one statement, as
+ *		the caller, so that tables referencing each other go together.  The
+ *		caller is connected to SPI.
+ */
+static void
+truncate_tables(List *truncated)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	if (truncated == NIL)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "TRUNCATE TABLE ");
+	foreach(lc, truncated)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 gdpr_relation_from(lfirst_oid(lc)));
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed");
+}
+
+/*
+ * delete_all
+ *		Delete every row of relid in one statement as the caller (the
+ *		foreign keys' actions apply).  Returns the rows deleted.  The caller
+ *		is connected to SPI.
+ */
+static int64
+delete_all(Oid relid)
+{
+	if (SPI_execute(psprintf("DELETE FROM %s", gdpr_relation_from(relid)), false, 0) !=
+		SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute failed");
+	return (int64) SPI_processed;
+}
+
+/*
+ * report_table
+ *		One row of anonymise_db's result (of its 1.0 shape, three columns,
+ *		or of 1.1, five) and the NOTICE showing progress.
+ */
+static void
+report_table(ReturnSetInfo *rsinfo, int done, int ntables, Oid relid, const char *action,
+			 int64 anonymised, int64 skipped, int64 deleted)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (strcmp(action, "anonymise") == 0)
+		ereport(NOTICE,
+				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
+						done, ntables, gdpr_relation_name(relid),
+						(long long) anonymised, (long long) skipped)));
+	else
+		ereport(NOTICE,
+				(errmsg("gdpr: table %d of %d, %s: %lld rows %s",
+						done, ntables, gdpr_relation_name(relid),
+						(long long) (strcmp(action, "keep") == 0 ? skipped : deleted),
+						strcmp(action, "keep") == 0 ? "kept" :
+						strcmp(action, "delete") == 0 ? "deleted" : "truncated")));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = Int64GetDatum(anonymised);
+	values[2] = Int64GetDatum(skipped);
+	values[3] = CStringGetTextDatum(action);
+	values[4] = Int64GetDatum(deleted);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * scrub_db
+ *		The body of gdpr.anonymise_db(confirm): every registered table
+ *		treated by its scrub action, in the order of gdpr_scrub_order, one
+ *		statement per table (the truncated tables in one), reporting every
+ *		registered table.
  *
- * Guarded twice (check_scrub_allowed).  Writes no events to the log.  A
- * NOTICE per table shows progress.
+ * Guarded twice (check_scrub_allowed).  Writes no events to the log
+ * (gdpr_scrubbing).  A NOTICE per table shows progress.
+ */
+static Datum
+scrub_db(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *tables;
+	List	   *truncated = NIL;
+	int64	   *counts;
+	ListCell   *lc;
+	volatile int done = 0;
+	bool		saved = gdpr_scrubbing;
+
+	check_scrub_allowed(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	tables = gdpr_scrub_order(gdpr_catalog_registered_tables());
+	PG_TRY();
+	{
+		gdpr_scrubbing = true;
+
+		/* the truncated tables first, all in one statement */
+		foreach(lc, tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+
+			if (strcmp(gdpr_scrub_action_of(relid), "truncate") != 0)
+				break;
+			truncated = lappend_oid(truncated, relid);
+		}
+		gdpr_spi_connect();
+		counts = palloc(sizeof(int64) * Max(list_length(truncated), 1));
+		foreach(lc, truncated)
+			counts[foreach_current_index(lc)] = count_rows(lfirst_oid(lc));
+		truncate_tables(truncated);
+
+		foreach(lc, tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+			GdprTable  *table = gdpr_catalog_get_table(relid);
+			char	   *action = gdpr_scrub_action_of(relid);
+			int64		rows;
+			int64		changed = 0;
+
+			done++;
+			if (table == NULL)
+				continue;
+			if (list_member_oid(truncated, relid))
+			{
+				/* the truncated tables lead the order */
+				report_table(rsinfo, done, list_length(tables), relid, action, 0, 0,
+							 counts[done - 1]);
+				continue;
+			}
+			if (strcmp(action, "delete") == 0)
+			{
+				report_table(rsinfo, done, list_length(tables), relid, action, 0, 0,
+							 delete_all(relid));
+				continue;
+			}
+			rows = count_rows(relid);
+			if (strcmp(action, "anonymise") == 0 && table->can_anonymise && gdpr_has_pii(table))
+			{
+				gdpr_check_table(relid, true);
+				changed = anonymise_table(relid, table);
+			}
+			report_table(rsinfo, done, list_length(tables), relid, action, changed,
+						 rows - changed, 0);
+		}
+		gdpr_spi_finish();
+	}
+	PG_FINALLY();
+	{
+		gdpr_scrubbing = saved;
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * gdpr_anonymise_db
+ *		gdpr.anonymise_db(confirm) of version 1.0: (rel, anonymised,
+ *		skipped).  Kept for databases not yet updated.
  */
 Datum
 gdpr_anonymise_db(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *tables;
-	ListCell   *lc;
-	int			done = 0;
+	return scrub_db(fcinfo);
+}
 
-	check_scrub_allowed(fcinfo);
-	InitMaterializedSRF(fcinfo, 0);
-	tables = gdpr_catalog_registered_tables();
-	gdpr_spi_connect();
-	foreach(lc, tables)
-	{
-		Oid			relid = lfirst_oid(lc);
-		GdprTable  *table = gdpr_catalog_get_table(relid);
-		int64		rows;
-		int64		changed = 0;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		done++;
-		if (table == NULL)
-			continue;
-		gdpr_check_table(relid, true);
-		rows = count_rows(relid);
-		if (table->can_anonymise && has_pii(table))
-			changed = anonymise_table(relid, table);
-		ereport(NOTICE,
-				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised, %lld skipped",
-						done, list_length(tables), gdpr_relation_name(relid),
-						(long long) changed, (long long) (rows - changed))));
-		values[0] = ObjectIdGetDatum(relid);
-		values[1] = Int64GetDatum(changed);
-		values[2] = Int64GetDatum(rows - changed);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	gdpr_spi_finish();
-	return (Datum) 0;
+/*
+ * gdpr_anonymise_db_1_1
+ *		gdpr.anonymise_db(confirm): (rel, anonymised, skipped, action,
+ *		deleted).
+ */
+Datum
+gdpr_anonymise_db_1_1(PG_FUNCTION_ARGS)
+{
+	return scrub_db(fcinfo);
 }
 
 /*
@@ -861,14 +1006,19 @@ scrub_key(Oid relid, int nkeys, const Oid *keytypes)
 }
 
 /*
- * scrub_in_batches
- *		Anonymise the not yet anonymised rows of one table in batches of
- *		gdpr.anonymise_batch_size rows in key order, committing after each
- *		batch.  Returns the rows changed.
+ * gdpr_erase_in_batches
+ *		Anonymise the not yet anonymised rows of one table (or delete its
+ *		rows, how->delete), all of them or those whose how->column is
+ *		before how->cutoff, in batches of batch rows in key order,
+ *		committing after each batch.  Returns the rows changed.
  *
  * Each batch first reads the next slice of keys (all rows, so that the
- * slices advance even over rows anonymised already), then updates the
- * unmarked rows of that key range and marks them.  Must run in a
+ * slices advance even over rows anonymised already or not due), then
+ * updates the unmarked rows of that key range and marks them (queuing
+ * their events when how->queue_event), or deletes the rows of that range,
+ * as the caller: the delete trigger, foreign-key actions and ON DELETE
+ * ANONYMISE apply.  Each slice is read by the key's index, so the work of
+ * a whole run grows with the table, never with its square.  Must run in a
  * non-atomic SPI connection (a CALL outside a transaction block).
  *
  * Memory does not grow with the number of batches: everything a batch
@@ -878,8 +1028,8 @@ scrub_key(Oid relid, int nkeys, const Oid *keytypes)
  * the last key of the previous slice is carried over, in the caller's
  * context.
  */
-static int64
-scrub_in_batches(Oid relid, int batch)
+int64
+gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
 	int			nkeys = key->nkeys;
@@ -922,7 +1072,7 @@ scrub_in_batches(Oid relid, int batch)
 		MemoryContextReset(batchcxt);
 		MemoryContextSwitchTo(batchcxt);
 		table = gdpr_catalog_get_table(relid);
-		if (table == NULL || !table->can_anonymise)
+		if (table == NULL || (!how->delete && !table->can_anonymise))
 			break;
 		gdpr_spi_connect();
 		key = scrub_key(relid, nkeys, keytypes);
@@ -975,15 +1125,39 @@ scrub_in_batches(Oid relid, int batch)
 		else
 			appendStringInfoString(&upper, "true");
 
-		/*
-		 * One index probe of gdpr.marker per row of the slice: an anti-join
-		 * would hash every marker of the table at each batch, so that time
-		 * and memory per batch grew with the rows scrubbed so far.
-		 */
-		sql = gdpr_anonymise_statement(relid, table, key, NULL,
-									   psprintf("(%s) AND (%s)", lower.data, upper.data),
-									   GDPR_SKIP_PROBE, NULL);
-		total += gdpr_anonymise_run(relid, NULL, sql, &params, false, false, false);
+		if (how->column != NULL)
+		{
+			gdpr_params_add(&params, TIMESTAMPTZOID, how->cutoff, false);
+			appendStringInfo(&upper, " AND t.%s OPERATOR(pg_catalog.<) $%d",
+							 quote_identifier(how->column), params.n);
+		}
+
+		if (how->delete)
+		{
+			int			rc;
+
+			sql = psprintf("DELETE FROM %s AS t WHERE (%s) AND (%s)",
+						   gdpr_relation_from(relid), lower.data, upper.data);
+			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
+									   params.nulls, false, 0);
+			if (rc != SPI_OK_DELETE)
+				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+			total += SPI_processed;
+		}
+		else
+		{
+			/*
+			 * One index probe of gdpr.marker per row of the slice: an
+			 * anti-join would hash every marker of the table at each batch,
+			 * so that time and memory per batch grew with the rows scrubbed
+			 * so far.
+			 */
+			sql = gdpr_anonymise_statement(relid, table, key, NULL,
+										   psprintf("(%s) AND (%s)", lower.data, upper.data),
+										   GDPR_SKIP_PROBE, NULL);
+			total += gdpr_anonymise_run(relid, NULL, sql, &params, how->queue_event,
+										false, false);
+		}
 		gdpr_spi_finish();
 		SPI_commit();
 		/* from here on, no cache entry of the batch may be used */
@@ -998,8 +1172,9 @@ scrub_in_batches(Oid relid, int batch)
 		}
 		have_last = true;
 		ereport(NOTICE,
-				(errmsg("gdpr: %s: %lld rows anonymised so far",
-						relname, (long long) total)));
+				(errmsg("gdpr: %s: %lld rows %s so far",
+						relname, (long long) total,
+						how->delete ? "deleted" : "anonymised")));
 	}
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(batchcxt);
@@ -1020,9 +1195,11 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 {
 	bool		nonatomic;
 	List	   *tables;
+	List	   *actions = NIL;
 	ListCell   *lc;
-	int			done = 0;
+	volatile int done = 0;
 	MemoryContext cxt = CurrentMemoryContext;
+	bool		saved = gdpr_scrubbing;
 
 	check_scrub_allowed(fcinfo);
 	nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
@@ -1035,30 +1212,74 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
-	tables = gdpr_catalog_registered_tables();
+	tables = gdpr_scrub_order(gdpr_catalog_registered_tables());
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		tables = list_copy(tables);
+		foreach(lc, tables)
+			actions = lappend(actions, gdpr_scrub_action_of(lfirst_oid(lc)));
 		MemoryContextSwitchTo(old);
 	}
-	foreach(lc, tables)
+	PG_TRY();
 	{
-		Oid			relid = lfirst_oid(lc);
-		GdprTable  *table = gdpr_catalog_get_table(relid);
-		int64		changed = 0;
+		List	   *truncated = NIL;
 
-		done++;
-		if (table == NULL)
-			continue;
-		gdpr_check_table(relid, true);
-		if (table->can_anonymise && has_pii(table))
-			changed = scrub_in_batches(relid, Max(gdpr_anonymise_batch_size, 1));
-		ereport(NOTICE,
-				(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",
-						done, list_length(tables), gdpr_relation_name(relid),
-						(long long) changed)));
+		gdpr_scrubbing = true;
+
+		/* the truncated tables lead the order: one TRUNCATE, committed */
+		foreach(lc, tables)
+		{
+			if (strcmp(list_nth(actions, foreach_current_index(lc)), "truncate") != 0)
+				break;
+			truncated = lappend_oid(truncated, lfirst_oid(lc));
+		}
+		gdpr_spi_connect();
+		truncate_tables(truncated);
+		gdpr_spi_finish();
+		SPI_commit();
+
+		foreach(lc, tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+			const char *action = list_nth(actions, foreach_current_index(lc));
+			GdprTable  *table = gdpr_catalog_get_table(relid);
+			GdprErase	how = {0};
+			int64		changed = 0;
+
+			done++;
+			if (table == NULL)
+				continue;
+			if (strcmp(action, "anonymise") != 0)
+			{
+				if (strcmp(action, "delete") == 0)
+				{
+					how.delete = true;
+					changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1),
+													&how);
+				}
+				ereport(NOTICE,
+						(errmsg("gdpr: table %d of %d, %s: %s",
+								done, list_length(tables), gdpr_relation_name(relid),
+								strcmp(action, "keep") == 0 ? "kept" :
+								strcmp(action, "truncate") == 0 ? "truncated" :
+								psprintf("%lld rows deleted", (long long) changed))));
+				continue;
+			}
+			gdpr_check_table(relid, true);
+			if (table->can_anonymise && gdpr_has_pii(table))
+				changed = gdpr_erase_in_batches(relid, Max(gdpr_anonymise_batch_size, 1), &how);
+			ereport(NOTICE,
+					(errmsg("gdpr: table %d of %d, %s: %lld rows anonymised",
+							done, list_length(tables), gdpr_relation_name(relid),
+							(long long) changed)));
+		}
 	}
+	PG_FINALLY();
+	{
+		gdpr_scrubbing = saved;
+	}
+	PG_END_TRY();
 	gdpr_spi_finish();
 	PG_RETURN_VOID();
 }

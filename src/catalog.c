@@ -554,6 +554,7 @@ gdpr_catalog_unregister_table(Oid relid)
 	catalog_spi("DELETE FROM gdpr.registered_field WHERE rel = $1", 1, types, values, NULL, false);
 	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
 	gdpr_spi_finish();
+	gdpr_retention_forget(relid);
 
 	gdpr_trigger_detach(relid);
 	invalidate(relid);

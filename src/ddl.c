@@ -6,8 +6,9 @@
  * - A partition created in, or attached to, a registered partitioned table
  *   gets the TRUNCATE-capture trigger (the DELETE-capture row trigger is
  *   cloned to new partitions by PostgreSQL itself).
- * - A registered table that is dropped leaves the registry, with its rules
- *   and markers, so that no dangling OID stays behind.
+ * - A registered table that is dropped leaves the registry, with its rules,
+ *   markers and retention policy, so that no dangling OID stays behind; a
+ *   retention policy goes with its column too.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -181,6 +182,7 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 				 errhint("If the foreign key is created again, declare the rule again with %s.",
 						 anonymise ? "gdpr.on_delete_anonymise()" : "gdpr.export_follow()")));
 	}
+	gdpr_retention_sql_drop();
 	gdpr_spi_finish();
 	PG_RETURN_NULL();
 }

@@ -48,7 +48,7 @@
  *
  * - A table's declaration is the whole of the table's options: keys left
  *   out take their defaults ("can_anonymise": true, every column exported,
- *   nothing excluded).
+ *   nothing excluded, no retention policy, "scrub": "anonymise").
  *
  * - A constraint's declaration is the whole of that foreign key's rules:
  *   {"on_delete": "anonymise"} without "export" removes an export-follow
@@ -180,6 +180,10 @@ typedef struct TableDecl
 	bool		export_all;
 	List	   *export_fields;	/* char * */
 	List	   *export_exclude; /* char * */
+	char	   *retention_column;	/* NULL: no "retention" */
+	Interval   *retention_keep;
+	char	   *retention_action;
+	char	   *scrub_action;	/* what a scrub does with the table */
 } TableDecl;
 
 /* a constraint's declaration, checked */
@@ -920,6 +924,71 @@ check_column_decl(Decl *decl)
 }
 
 /*
+ * member_retention
+ *		Check the value of the table key "retention", {"column": ...,
+ *		"keep": "90 days", "action": "delete"} ("action" may be left out:
+ *		"anonymise"), into td.  What depends on the table (the column and
+ *		its type, whether its rows can be anonymised) is checked when the
+ *		declaration is applied, by gdpr_retention_set.
+ */
+static void
+member_retention(Decl *decl, DeclMember *m, TableDecl *td)
+{
+	cJSON	   *item;
+	const char *hint = "Write {\"column\": \"last_seen\", \"keep\": \"90 days\", \"action\": \"delete\"}.";
+
+	if (!cJSON_IsObject(m->value))
+		member_error(decl, m, "Key \"retention\" takes an object", hint);
+	td->retention_action = "anonymise";
+	cJSON_ArrayForEach(item, m->value)
+	{
+		if (strcmp(item->string, "column") != 0 && strcmp(item->string, "keep") != 0 &&
+			strcmp(item->string, "action") != 0)
+			member_error(decl, m, psprintf("Key \"retention\" has an unknown key \"%s\"",
+										   item->string), hint);
+		if (!cJSON_IsString(item) || item->valuestring == NULL)
+			member_error(decl, m, psprintf("Key \"retention\": \"%s\" takes a string",
+										   item->string), hint);
+		if (strcmp(item->string, "column") == 0)
+			td->retention_column = pstrdup(item->valuestring);
+		else if (strcmp(item->string, "keep") == 0)
+		{
+			MemoryContext cxt = CurrentMemoryContext;
+
+			/* the interval's own parser; its error becomes this key's */
+			PG_TRY();
+			{
+				td->retention_keep =
+					DatumGetIntervalP(DirectFunctionCall3(interval_in,
+														  CStringGetDatum(item->valuestring),
+														  ObjectIdGetDatum(InvalidOid),
+														  Int32GetDatum(-1)));
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(cxt);
+				FlushErrorState();
+				member_error(decl, m,
+							 psprintf("Key \"retention\": \"keep\" is not an interval: \"%s\"",
+									  item->valuestring), hint);
+			}
+			PG_END_TRY();
+		}
+		else
+		{
+			if (strcmp(item->valuestring, "anonymise") != 0 &&
+				strcmp(item->valuestring, "delete") != 0)
+				member_error(decl, m,
+							 psprintf("Key \"retention\": \"action\" takes \"anonymise\" or \"delete\", not \"%s\"",
+									  item->valuestring), NULL);
+			td->retention_action = pstrdup(item->valuestring);
+		}
+	}
+	if (td->retention_column == NULL || td->retention_keep == NULL)
+		member_error(decl, m, "Key \"retention\" needs \"column\" and \"keep\"", hint);
+}
+
+/*
  * check_table_decl
  *		Check a table's declaration and return what it says (keys left out
  *		take their defaults).
@@ -931,6 +1000,7 @@ check_table_decl(Decl *decl)
 
 	td->can_anonymise = true;
 	td->export_all = true;
+	td->scrub_action = "anonymise";
 	for (int i = 0; i < decl->nmembers; i++)
 	{
 		DeclMember *m = &decl->members[i];
@@ -945,8 +1015,22 @@ check_table_decl(Decl *decl)
 		}
 		else if (strcmp(m->key, "export_exclude") == 0)
 			td->export_exclude = member_name_list(decl, m, true, &isnull);
+		else if (strcmp(m->key, "retention") == 0)
+			member_retention(decl, m, td);
+		else if (strcmp(m->key, "scrub") == 0)
+		{
+			td->scrub_action = member_string(decl, m);
+			if (strcmp(td->scrub_action, "anonymise") != 0 &&
+				strcmp(td->scrub_action, "delete") != 0 &&
+				strcmp(td->scrub_action, "truncate") != 0 &&
+				strcmp(td->scrub_action, "keep") != 0)
+				member_error(decl, m,
+							 psprintf("Key \"scrub\" takes \"anonymise\", \"delete\", \"truncate\" or \"keep\", not \"%s\"",
+									  td->scrub_action), NULL);
+		}
 		else
-			unknown_key(decl, m, "\"can_anonymise\", \"export_fields\" and \"export_exclude\"");
+			unknown_key(decl, m, "\"can_anonymise\", \"export_fields\", \"export_exclude\", "
+						"\"retention\" and \"scrub\"");
 	}
 	return td;
 }
@@ -1297,6 +1381,15 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 											   td->export_fields, td->export_all,
 											   td->export_exclude, true);
 				apply_column_exports(target->relid, target->relname);
+				/* like the other table options, no key means none */
+				step();
+				if (td->retention_column != NULL)
+					gdpr_retention_set(target->relid, td->retention_column,
+									   td->retention_keep, td->retention_action, true);
+				else
+					gdpr_retention_drop(target->relid, true);
+				step();
+				gdpr_scrub_set(target->relid, td->scrub_action);
 				break;
 			}
 		case DECL_CONSTRAINT:

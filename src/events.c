@@ -123,8 +123,8 @@ gdpr_events_queue(Oid relid, const char *key)
  *		text[] keys, and forget the rows' markers: a new row may reuse a key,
  *		and it is not anonymised.
  *
- * While gdpr.rerun() replays the log no event is queued, but the markers
- * still go.  Must be called inside a transaction; connects to SPI itself.
+ * While gdpr.rerun() replays the log, or a scrub runs, no event is queued,
+ * but the markers still go.  Must be called inside a transaction; connects to SPI itself.
  */
 void
 gdpr_events_queue_many(Oid relid, Datum keys)
@@ -135,7 +135,7 @@ gdpr_events_queue_many(Oid relid, Datum keys)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[2] = keys;
-	values[3] = BoolGetDatum(!gdpr_replaying);
+	values[3] = BoolGetDatum(!gdpr_replaying && !gdpr_scrubbing);
 	run_as_owner(STMT_QUEUE_DELETES, values);
 	gdpr_spi_finish();
 }
@@ -160,7 +160,25 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = keys;
 	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
-	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying);
+	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying &&
+							 !gdpr_scrubbing);
 	run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
+	gdpr_spi_finish();
+}
+
+/*
+ * gdpr_events_forget_all
+ *		Forget every marker of relid, whose rows a scrub truncates (nothing
+ *		is queued).  Connects to SPI itself.
+ */
+void
+gdpr_events_forget_all(Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL, "DELETE FROM gdpr.marker WHERE rel = $1",
+							  1, types, values, NULL, false, 0);
 	gdpr_spi_finish();
 }

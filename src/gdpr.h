@@ -27,6 +27,7 @@
 #include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/relcache.h"
+#include "utils/timestamp.h"
 
 #include "compat.h"
 
@@ -75,6 +76,8 @@ extern char *gdpr_source(void);
 
 /* true while gdpr.rerun() applies logged events: nothing is queued then */
 extern bool gdpr_replaying;
+/* true while a scrub (gdpr.anonymise_db) runs: nothing is queued then */
+extern bool gdpr_scrubbing;
 
 extern Oid	gdpr_schema_oid(void);
 extern char *gdpr_relation_name(Oid relid);
@@ -267,6 +270,38 @@ extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum 
 							   const char *keytext, bool force, bool as_owner);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 								 int64 *skipped);
+extern bool gdpr_has_pii(GdprTable *table);
+extern int64 gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
+								  GdprParams *params, bool queue_event);
+
+/* what gdpr_erase_in_batches does with the rows of a table */
+typedef struct GdprErase
+{
+	bool		delete;			/* delete the rows instead of anonymising them */
+	const char *column;			/* only rows whose column is before cutoff; NULL: all */
+	Datum		cutoff;			/* timestamptz */
+	bool		queue_event;	/* queue 'anonymise' events for the rows anonymised */
+} GdprErase;
+
+extern int64 gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how);
+
+/* ------------------------------------------------------------------------
+ * retention.c: retention policies
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_retention_set(Oid relid, const char *column, Interval *keep,
+							   const char *action, bool declared);
+extern void gdpr_retention_drop(Oid relid, bool missing_ok);
+extern void gdpr_retention_forget(Oid relid);
+extern void gdpr_retention_sql_drop(void);
+
+/* ------------------------------------------------------------------------
+ * scrub.c: what a scrub does with each table
+ * ------------------------------------------------------------------------
+ */
+extern char *gdpr_scrub_action_of(Oid relid);
+extern void gdpr_scrub_set(Oid relid, const char *action);
+extern List *gdpr_scrub_order(List *tables);
 
 /* ------------------------------------------------------------------------
  * events.c: the outbox
@@ -275,6 +310,7 @@ extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
 extern void gdpr_events_queue(Oid relid, const char *key);
 extern void gdpr_events_queue_many(Oid relid, Datum keys);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
+extern void gdpr_events_forget_all(Oid relid);
 
 /* ------------------------------------------------------------------------
  * trigger.c

@@ -614,7 +614,8 @@ gdpr_log_delete(PG_FUNCTION_ARGS)
  *		BEFORE TRUNCATE statement trigger of registered tables (of each leaf
  *		partition of a registered partitioned table): queue a 'delete' event
  *		for every row about to be truncated, so TRUNCATE never loses the
- *		trail.  Keys are read in batches as the table's owner.
+ *		trail.  Keys are read in batches as the table's owner.  A scrub's
+ *		TRUNCATE (gdpr_scrubbing) queues nothing and forgets the markers.
  */
 Datum
 gdpr_log_truncate(PG_FUNCTION_ARGS)
@@ -634,7 +635,12 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 
 	gdpr_spi_connect();
 	entry = rel_entry(relid);
-	if (OidIsValid(entry->registered))
+	if (OidIsValid(entry->registered) && gdpr_scrubbing)
+	{
+		/* a scrub logs nothing: its rows' markers just go */
+		gdpr_events_forget_all(entry->registered);
+	}
+	else if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(relid, false);
 

@@ -41,6 +41,7 @@
 
 /* Local state */
 bool		gdpr_replaying = false;
+bool		gdpr_scrubbing = false;
 
 /*
  * gdpr_schema_oid

@@ -58,7 +58,21 @@ SELECT gdpr.register('address', ARRAY['address', 'address2', 'district', 'postal
 SELECT gdpr.set_anonymiser('address', 'phone', 'blank');
 SELECT gdpr.register('actor', ARRAY['first_name', 'last_name'], can_anonymise => false);
 SELECT gdpr.register('payment', '{}');
+-- what a scrub does with each table: rentals and payments truncated
+-- (payments first: they reference rentals), films kept
+SELECT gdpr.register('rental', '{}');
+SELECT gdpr.register('film', '{}');
+SELECT gdpr.set_scrub_action('payment', 'truncate');
+SELECT gdpr.set_scrub_action('rental', 'truncate');
+SELECT gdpr.set_scrub_action('film', 'keep');
 });
+my ($tstdout, $tstderr);
+$node->psql('pagila', q{SELECT gdpr.set_scrub_action('film', 'truncate')},
+	stdout => \$tstdout, stderr => \$tstderr);
+like($tstderr, qr/ERROR:  table "film" cannot be truncated by a scrub: table "(film_actor|film_category|inventory)" references it/,
+	'films cannot be truncated: tables outside the truncated set reference them');
+is($node->safe_psql('pagila', q{SELECT scrub_action FROM gdpr.registered_tables WHERE rel = 'film'::regclass}),
+	'keep', 'and the refusal changed nothing');
 
 # keep every original value of every PII column, with its row, and a
 # fingerprint of everything that must not change
@@ -85,22 +99,27 @@ CREATE TABLE scrub_fingerprint AS
 SELECT 'customer' AS t, md5(string_agg(format('%s|%s|%s|%s', customer_id, store_id, address_id, active), ',' ORDER BY customer_id)) AS f FROM customer
 UNION ALL SELECT 'rental', md5(string_agg(format('%s|%s|%s', rental_id, customer_id, rental_date), ',' ORDER BY rental_id)) FROM rental
 UNION ALL SELECT 'payment', md5(string_agg(format('%s|%s|%s', payment_id, customer_id, amount), ',' ORDER BY payment_id)) FROM payment
-UNION ALL SELECT 'actor', md5(string_agg(format('%s|%s|%s', actor_id, first_name, last_name), ',' ORDER BY actor_id)) FROM actor;
+UNION ALL SELECT 'actor', md5(string_agg(format('%s|%s|%s', actor_id, first_name, last_name), ',' ORDER BY actor_id)) FROM actor
+UNION ALL SELECT 'film', md5(string_agg(format('%s|%s|%s', film_id, title, description), ',' ORDER BY film_id)) FROM film;
 });
 
 my ($stdout, $stderr);
 $node->psql('pagila', q{
 SET gdpr.allow_anonymise_db = on;
-SELECT rel, anonymised, skipped FROM gdpr.anonymise_db(current_database()) ORDER BY rel::text;
+SELECT * FROM gdpr.anonymise_db(current_database());
 }, stdout => \$stdout, stderr => \$stderr);
 is($stdout, join("\n",
-	'actor|0|200',
-	'address|603|0',
-	'customer|599|0',
-	'payment|0|16049',
-	'staff|1500|0'), 'every registered table reported');
-like($stderr, qr/NOTICE:  gdpr: table 1 of 5, public\.actor/, 'progress is shown per table');
-like($stderr, qr/NOTICE:  gdpr: table 5 of 5, public\.staff/, 'progress reaches the last table');
+	'payment|0|0|truncate|16049',
+	'rental|0|0|truncate|16044',
+	'actor|0|200|anonymise|0',
+	'address|603|0|anonymise|0',
+	'customer|599|0|anonymise|0',
+	'film|0|1000|keep|0',
+	'staff|1500|0|anonymise|0'), 'every registered table reported with its action, truncated tables first');
+like($stderr, qr/NOTICE:  gdpr: table 1 of 7, public\.payment: 16049 rows truncated/, 'progress is shown per table');
+like($stderr, qr/NOTICE:  gdpr: table 7 of 7, public\.staff/, 'progress reaches the last table');
+is($node->safe_psql('pagila', q{SELECT (SELECT count(*) FROM rental) + (SELECT count(*) FROM payment)}),
+	'0', 'rentals and payments are gone');
 
 # no original value survives, in its row or anywhere else in its column
 # (values that are the anonymised value themselves, like '' or NULL, aside)
@@ -146,7 +165,8 @@ SELECT 'customer' AS t, md5(string_agg(format('%s|%s|%s|%s', customer_id, store_
 UNION ALL SELECT 'rental', md5(string_agg(format('%s|%s|%s', rental_id, customer_id, rental_date), ',' ORDER BY rental_id)) FROM rental
 UNION ALL SELECT 'payment', md5(string_agg(format('%s|%s|%s', payment_id, customer_id, amount), ',' ORDER BY payment_id)) FROM payment
 UNION ALL SELECT 'actor', md5(string_agg(format('%s|%s|%s', actor_id, first_name, last_name), ',' ORDER BY actor_id)) FROM actor
-) now USING (t) WHERE f.f = now.f}), '4', 'keys, links and other data unchanged');
+UNION ALL SELECT 'film', md5(string_agg(format('%s|%s|%s', film_id, title, description), ',' ORDER BY film_id)) FROM film
+) now USING (t) WHERE f.f = now.f}), '3', 'customers\' keys and links, actors and the films kept are unchanged');
 
 # every anonymised row is marked; the scrub queued no events
 is($node->safe_psql('pagila', q{SELECT count(*) FROM gdpr.marker}), 599 + 1500 + 603,

@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * scrub.c
+ *	  What a scrub (gdpr.anonymise_db) does with each registered table, and
+ *	  in which order.
+ *
+ * Each registered table has a scrub action: 'anonymise' (the default),
+ * 'delete' (every row deleted by the caller, foreign-key actions apply),
+ * 'truncate' (emptied with TRUNCATE, only together with every table that
+ * references it) or 'keep' (untouched: reference data).  A scrub empties
+ * the truncated tables first (nothing outside them references them), then
+ * deletes from the 'delete' tables, referencing tables before the tables
+ * they reference, then anonymises.
+ *
+ * A scrub writes no events to the log: while it runs, gdpr_scrubbing is
+ * set, and the delete and TRUNCATE capture triggers and the markers queue
+ * nothing (the markers of deleted rows still go).
+ *
+ * Copyright (c) 2026, gdpr developers
+ *
+ * IDENTIFICATION
+ *	  src/scrub.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "gdpr.h"
+
+PG_FUNCTION_INFO_V1(gdpr_set_scrub_action);
+
+/*
+ * action_column_present
+ *		Whether gdpr.registered_table has its scrub_action column (a
+ *		database still at version 1.0, run by this library, has none: every
+ *		table is then anonymised).
+ */
+static bool
+action_column_present(void)
+{
+	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, false);
+	Oid			rt = get_relname_relid("registered_table", nsp);
+
+	return OidIsValid(rt) && get_attnum(rt, "scrub_action") != InvalidAttrNumber;
+}
+
+/*
+ * gdpr_scrub_action_of
+ *		The scrub action of registered table relid (palloc'd).  Connects to
+ *		SPI itself.
+ */
+char *
+gdpr_scrub_action_of(Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *result = "anonymise";
+
+	if (!action_column_present())
+		return pstrdup(result);
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL,
+							  "SELECT scrub_action FROM gdpr.registered_table WHERE rel = $1",
+							  1, types, values, NULL, true, 0);
+	if (SPI_processed > 0)
+		result = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1));
+	gdpr_spi_finish();
+	return result;
+}
+
+/*
+ * referencing_tables
+ *		The tables (other than relid) with a foreign key to relid, as an
+ *		OID List in the caller's context.  A partition is named by the root
+ *		of its partitioned table (a TRUNCATE of the root empties it; Pagila
+ *		declares its foreign keys on the partitions); constraints cloned
+ *		onto partitions are left out.
+ *		Connects to SPI itself.
+ */
+static List *
+referencing_tables(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *result = NIL;
+
+	gdpr_spi_connect();
+	if (SPI_execute_with_args("SELECT DISTINCT r.rel FROM pg_catalog.pg_constraint c,"
+							  " LATERAL (SELECT COALESCE(pg_catalog.pg_partition_root(c.conrelid),"
+							  "                          c.conrelid)::pg_catalog.oid AS rel) r"
+							  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+							  "   AND c.confrelid OPERATOR(pg_catalog.=) $1"
+							  "   AND r.rel OPERATOR(pg_catalog.<>) $1"
+							  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
+							  " ORDER BY 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			child = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		result = lappend_oid(result, child);
+		MemoryContextSwitchTo(old);
+	}
+	gdpr_spi_finish();
+	return result;
+}
+
+/*
+ * check_truncatable
+ *		Error out unless every table referencing relid is in truncated (an
+ *		OID List), the set of tables a scrub truncates.
+ */
+static void
+check_truncatable(Oid relid, List *truncated)
+{
+	ListCell   *lc;
+
+	foreach(lc, referencing_tables(relid))
+	{
+		Oid			child = lfirst_oid(lc);
+
+		if (!list_member_oid(truncated, child))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" cannot be truncated by a scrub: table \"%s\" references it",
+							get_rel_name(relid), get_rel_name(child)),
+					 errdetail("TRUNCATE empties a table only together with the tables that reference it."),
+					 errhint("Give \"%s\" the scrub action \"truncate\" first, or use \"delete\" for \"%s\".",
+							 get_rel_name(child), get_rel_name(relid))));
+	}
+}
+
+/*
+ * tables_with_action
+ *		The registered tables whose scrub action is action, in the order of
+ *		tables (an OID List).
+ */
+static List *
+tables_with_action(List *tables, const char *action)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, tables)
+		if (strcmp(gdpr_scrub_action_of(lfirst_oid(lc)), action) == 0)
+			result = lappend_oid(result, lfirst_oid(lc));
+	return result;
+}
+
+/*
+ * gdpr_scrub_set
+ *		Set the scrub action of registered table relid.  The caller must own
+ *		the table; 'truncate' is refused while a table outside the truncated
+ *		set references it.
+ */
+void
+gdpr_scrub_set(Oid relid, const char *action)
+{
+	Oid			types[2] = {REGCLASSOID, TEXTOID};
+	Datum		values[2];
+
+	gdpr_check_table(relid, false);
+	(void) gdpr_registered_table(relid);
+	if (strcmp(action, "anonymise") != 0 && strcmp(action, "delete") != 0 &&
+		strcmp(action, "truncate") != 0 && strcmp(action, "keep") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown scrub action \"%s\"", action),
+				 errhint("The actions are \"anonymise\", \"delete\", \"truncate\" and \"keep\".")));
+	if (strcmp(action, "truncate") == 0)
+		check_truncatable(relid,
+						  lappend_oid(tables_with_action(gdpr_catalog_registered_tables(),
+														 "truncate"),
+									  relid));
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(action);
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL,
+							  "UPDATE gdpr.registered_table SET scrub_action = $2 WHERE rel = $1",
+							  2, types, values, NULL, false, 0);
+	gdpr_spi_finish();
+}
+
+/*
+ * gdpr_scrub_order
+ *		The registered tables (an OID List, in name order) in the order a
+ *		scrub treats them: the truncated ones, then the 'delete' ones,
+ *		each before the tables it references (in name order where foreign
+ *		keys allow any order, or form a cycle), then the others.  Errors
+ *		out, before anything is changed, when a truncated table is
+ *		referenced by a table outside the truncated set.
+ */
+List *
+gdpr_scrub_order(List *tables)
+{
+	List	   *truncated = tables_with_action(tables, "truncate");
+	List	   *deleted = tables_with_action(tables, "delete");
+	List	   *result = list_copy(truncated);
+	ListCell   *lc;
+
+	foreach(lc, truncated)
+		check_truncatable(lfirst_oid(lc), truncated);
+
+	/* repeatedly take the first table no remaining table references */
+	while (deleted != NIL)
+	{
+		Oid			next = InvalidOid;
+
+		foreach(lc, deleted)
+		{
+			ListCell   *rc;
+			bool		referenced = false;
+
+			foreach(rc, referencing_tables(lfirst_oid(lc)))
+				if (list_member_oid(deleted, lfirst_oid(rc)))
+					referenced = true;
+			if (!referenced)
+			{
+				next = lfirst_oid(lc);
+				break;
+			}
+		}
+		if (!OidIsValid(next))
+			next = linitial_oid(deleted);	/* a cycle: the foreign keys decide */
+		result = lappend_oid(result, next);
+		deleted = list_delete_oid(deleted, next);
+	}
+
+	foreach(lc, tables)
+		if (!list_member_oid(result, lfirst_oid(lc)))
+			result = lappend_oid(result, lfirst_oid(lc));
+	return result;
+}
+
+/*
+ * gdpr_set_scrub_action
+ *		gdpr.set_scrub_action(rel, action)
+ */
+Datum
+gdpr_set_scrub_action(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation and action must not be null")));
+	gdpr_scrub_set(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}
