@@ -40,8 +40,11 @@ SELECT c.relname,
 
 -- settings: superuser-only ones are hidden or refused for others
 SET ROLE regress_gdpr_nobody;
+-- (16 reworded the message of these two errors: the SQLSTATE is what counts)
+\set VERBOSITY sqlstate
 SHOW gdpr.log_conninfo;
 SHOW gdpr.pseudonym_key;
+\set VERBOSITY default
 SET gdpr.allow_anonymise_db = on;
 SET gdpr.log_anonymise = off;
 SHOW gdpr.databases;

@@ -61,8 +61,11 @@ SET ROLE regress_gdpr_log_user;
 SELECT gdpr.ship_log();
 SELECT * FROM gdpr.log_status;
 SELECT count(*) FROM gdpr.queue;
--- the connection string is for superusers' eyes only
+-- the connection string is for superusers' eyes only (SQLSTATE only: 16
+-- reworded the message)
+\set VERBOSITY sqlstate
 SHOW gdpr.log_conninfo;
+\set VERBOSITY default
 RESET ROLE;
 
 -- with EXECUTE granted, ship_log() reads and writes gdpr's own tables as the

@@ -345,8 +345,10 @@ SELECT p.oid::regprocedure AS executable_by_public
  ORDER BY 1;
 -- the settings that hold secrets are hidden from non-superusers
 SET ROLE regress_readme_nobody;
+\set VERBOSITY sqlstate
 SHOW gdpr.log_conninfo;
 SHOW gdpr.pseudonym_key;
+\set VERBOSITY default
 RESET ROLE;
 
 ------------------------------------------------------------------------------

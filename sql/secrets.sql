@@ -25,7 +25,9 @@ SELECT count(*) AS in_pg_settings FROM pg_settings
 -- a superuser who became another role is that role
 RESET ROLE;
 SET ROLE regress_secrets_nobody;
+\set VERBOSITY sqlstate
 SHOW gdpr.pseudonym_key;
+\set VERBOSITY default
 \echo sqlstate :LAST_ERROR_SQLSTATE
 RESET ROLE;
 

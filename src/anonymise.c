@@ -223,8 +223,7 @@ gdpr_row_exists(Oid relid, GdprKey *key, Datum *values)
  * no_row_error
  *		The error for a key that matches no row.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 no_row_error(Oid relid, const char *keytext)
 {
 	ereport(ERROR,

@@ -198,8 +198,7 @@ gdpr_catalog_get_table(Oid relid)
  * not_registered_error
  *		The error for a table that is not registered with gdpr.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 not_registered_error(Oid relid)
 {
 	char	   *relname = get_rel_name(relid);
@@ -360,7 +359,7 @@ upsert_field(Oid relid, const char *attname, bool pii, const char *method,
 {
 	Oid			types[7] = {REGCLASSOID, NAMEOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID};
 	Datum		values[7];
-	char		nulls[7] = "       ";
+	char		nulls[] = "       ";	/* 7 columns */
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(attname));
@@ -394,7 +393,7 @@ write_table_options(Oid relid, bool can_anonymise, List *export_fields, bool exp
 {
 	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
 	Datum		values[5];
-	char		nulls[5] = "     ";
+	char		nulls[] = "     ";	/* 5 columns */
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = BoolGetDatum(can_anonymise);

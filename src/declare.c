@@ -400,8 +400,7 @@ target_description(const DeclTarget *target)
  * it as a 1-based character position.  reason is a sentence fragment
  * ("Unknown key \"x\""), hint may be NULL.  Does not return.
  */
-static void
-pg_attribute_noreturn()
+pg_noreturn static void
 decl_error(const char *text, const DeclTarget *target, int sqlstate,
 		   int byteoff, const char *reason, const char *hint)
 {
@@ -570,8 +569,8 @@ check_json_syntax(const char *text, const DeclTarget *target)
 				   "The JSON text is empty", NULL);
 	check_json_depth(text, target);
 
-	lex = makeJsonLexContextCstringLen(unconstify(char *, text), len,
-									   GetDatabaseEncoding(), true);
+	lex = gdpr_json_lex_cstring_len(unconstify(char *, text), len,
+									GetDatabaseEncoding(), true);
 	err = pg_parse_json(lex, &nullSemAction);
 	if (err == JSON_SUCCESS)
 		return;
@@ -721,8 +720,7 @@ parse_declaration(const char *text, const DeclTarget *target)
  * member_error
  *		Raise the error for a member whose value is wrong.  Does not return.
  */
-static void
-pg_attribute_noreturn()
+pg_noreturn static void
 member_error(Decl *decl, DeclMember *m, const char *reason, const char *hint)
 {
 	decl_error(decl->text, decl->target, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -733,8 +731,7 @@ member_error(Decl *decl, DeclMember *m, const char *reason, const char *hint)
  * unknown_key
  *		Raise the error for a key that this kind of object does not take.
  */
-static void
-pg_attribute_noreturn()
+pg_noreturn static void
 unknown_key(Decl *decl, DeclMember *m, const char *valid)
 {
 	decl_error(decl->text, decl->target, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -1859,7 +1856,7 @@ gdpr_declare_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		LOCKTAG		tag;
 
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, pkrelid);
-		if (LockHeldByMe(&tag, AccessExclusiveLock))
+		if (gdpr_lock_held_by_me(&tag, AccessExclusiveLock))
 			apply_pending_declarations(pkrelid);
 	}
 }

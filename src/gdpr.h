@@ -29,6 +29,8 @@
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
+
 #define GDPR_SCHEMA_NAME		"gdpr"
 #define GDPR_EXTENSION_NAME		"gdpr"
 #define GDPR_ANONYMISED_DOMAIN	"anonymised.invalid"

@@ -123,7 +123,7 @@ static GdprKey *
 build_key(Oid relid, MemoryContext cxt)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	Oid			pkoid = gdpr_relation_primary_key_index(rel);
 	GdprKey    *key;
 	Relation	idx;
 	MemoryContext old;

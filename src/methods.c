@@ -26,6 +26,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -40,6 +41,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "gdpr.h"
 
@@ -305,8 +307,7 @@ check_constant(ColumnInfo *ci, const char *value)
  *		Error for a method that gives every row the same value in a unique
  *		column.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 refuse_unique(ColumnInfo *ci, const char *method)
 {
 	ereport(ERROR,
@@ -320,8 +321,7 @@ refuse_unique(ColumnInfo *ci, const char *method)
  * refuse_null
  *		Error for a method that yields NULL on a column that refuses it.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 refuse_null(ColumnInfo *ci, const char *method)
 {
 	ereport(ERROR,
@@ -335,8 +335,7 @@ refuse_null(ColumnInfo *ci, const char *method)
  * refuse_type
  *		Error for a method that does not apply to the column's type.
  */
-pg_attribute_noreturn()
-static void
+pg_noreturn static void
 refuse_type(ColumnInfo *ci, const char *method)
 {
 	ereport(ERROR,
@@ -361,8 +360,21 @@ resolve_function(ColumnInfo *ci, const char *argument)
 	HeapTuple	tup;
 	Form_pg_proc proc;
 	bool		ok;
+	const char *paren = strchr(argument, '(');
+	char	   *schemaname;
+	char	   *objname;
 
-	if (strchr(argument, '(') != NULL)
+	/*
+	 * A schema that does not exist is 3F000 on every major: from 16 on,
+	 * regprocin and regprocedurein report it as a missing function.
+	 */
+	DeconstructQualifiedName(textToQualifiedNameList(cstring_to_text_with_len(argument,
+																			  paren ? paren - argument : strlen(argument))),
+							 &schemaname, &objname);
+	if (schemaname != NULL)
+		(void) LookupExplicitNamespace(schemaname, false);
+
+	if (paren != NULL)
 		funcid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 													  CStringGetDatum(argument)));
 	else

@@ -183,7 +183,7 @@ gdpr_shipper_connect(char **errmsg)
 
 	PQsetNoticeReceiver(conn, ignore_notice, NULL);
 
-	res = libpqsrv_exec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL, PG_WAIT_EXTENSION);
+	res = gdpr_libpqsrv_exec(conn, ALWAYS_SECURE_SEARCH_PATH_SQL, PG_WAIT_EXTENSION);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		*errmsg = libpq_message(conn);
@@ -331,7 +331,7 @@ gdpr_shipper_exec(PGconn *conn, const char *sql, int nparams,
 			report_remote_error(conn, NULL, what);
 	}
 
-	res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
+	res = gdpr_libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
 	if (res == NULL || PQresultStatus(res) != expected)
 		report_remote_error(conn, res, what);
 	return res;

@@ -124,7 +124,7 @@ gdpr_check_table(Oid relid, bool for_write)
 		if (aclresult != ACLCHECK_OK)
 			aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
 	}
-	else if (!pg_class_ownercheck(relid, GetUserId()))
+	else if (!gdpr_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 
 	return relid;

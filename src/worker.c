@@ -624,7 +624,7 @@ stop_orphaned_shippers(void)
 	n = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= n; i++)
 	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *local = gdpr_local_beentry_by_index(i);
 		const char *type;
 
 		if (local == NULL || local->backendStatus.st_backendType != B_BG_WORKER)
