@@ -344,6 +344,56 @@ BEGIN
 	DELETE FROM gdpr.queue;
 END $$;
 
+-- bench.rt_copy(name, n, register): the table of the retention cases, a
+-- fresh copy of the first n rows of bench.person_src plus last_seen
+-- timestamptz NOT NULL (indexed).  The rows whose id ends in 0, 1 or 2 (30%)
+-- were last seen 100 to 400 days ago, the others at most 80 days ago, so a
+-- policy keeping 90 days makes exactly those 30% due, whenever it runs.
+-- With register, registered with the 4 PII columns of the other 4-column
+-- cases: name (value 'Anonymous user'), phone (null), email (email), note
+-- (hash).
+CREATE FUNCTION bench.rt_copy(t text, n bigint, reg boolean) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	r regclass;
+BEGIN
+	PERFORM bench.drop_table(t);
+	EXECUTE format('CREATE TABLE public.%I (LIKE bench.person_src INCLUDING ALL, last_seen timestamptz NOT NULL)', t);
+	EXECUTE format(
+		'INSERT INTO public.%I
+		 SELECT s.*,
+		        date_trunc(%L, now())
+		        - CASE WHEN s.id %% 10 < 3 THEN 100 + s.id %% 300 ELSE s.id %% 80 END * INTERVAL %L
+		        + (s.id %% 86400) * INTERVAL %L
+		   FROM bench.person_src s WHERE s.id <= %s', t, 'day', '1 day', '1 second', n);
+	EXECUTE format('ALTER TABLE public.%I ADD PRIMARY KEY (id), ADD CONSTRAINT %I UNIQUE (email)',
+	               t, t || '_email_key');
+	EXECUTE format('CREATE INDEX %I ON public.%I (last_seen)', t || '_last_seen_idx', t);
+	IF reg THEN
+		r := format('public.%I', t)::regclass;
+		PERFORM gdpr.register(r, ARRAY['name', 'phone', 'email', 'note']);
+		PERFORM gdpr.set_anonymiser(r, 'name', 'value', 'Anonymous user');
+		PERFORM gdpr.set_anonymiser(r, 'phone', 'null');
+		PERFORM gdpr.set_anonymiser(r, 'email', 'email');
+		PERFORM gdpr.set_anonymiser(r, 'note', 'hash');
+	END IF;
+END $$;
+
+-- bench.mix_copy(variant, n): the four tables of the anonymise_db_mix case,
+-- mix_{anonymise,delete,truncate,keep}_<variant>, each a person_copy of n
+-- rows; for "ours" registered with the six PII columns and each given the
+-- scrub action of its name.
+CREATE FUNCTION bench.mix_copy(v text, n bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	a text;
+BEGIN
+	FOREACH a IN ARRAY ARRAY['anonymise', 'delete', 'truncate', 'keep'] LOOP
+		PERFORM bench.person_copy(format('mix_%s_%s', a, v), n, v = 'ours');
+		IF v = 'ours' THEN
+			PERFORM gdpr.set_scrub_action(format('public.%I', format('mix_%s_%s', a, v))::regclass, a);
+		END IF;
+	END LOOP;
+END $$;
+
 -- bench.drop_all(): unregister everything, drop every table of public, and
 -- clean_gdpr(): the clean slate before every case
 CREATE FUNCTION bench.drop_all() RETURNS void LANGUAGE plpgsql AS $$
