@@ -2,7 +2,7 @@
 EXTENSION   = gdpr
 MODULE_big  = gdpr
 OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/cache.o src/identity.o src/keys.o \
-              src/catalog.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
+              src/catalog.o src/register.o src/rules.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
               src/shipper.o src/worker.o src/lineage.o src/rerun.o \
               src/retention.o src/scrub.o

@@ -908,7 +908,7 @@ scrub_db(FunctionCallInfo fcinfo)
 		{
 			Oid			relid = lfirst_oid(lc);
 
-			if (strcmp(gdpr_scrub_action_of(relid), "truncate") != 0)
+			if (strcmp(gdpr_catalog_scrub_action(relid), "truncate") != 0)
 				break;
 			truncated = lappend_oid(truncated, relid);
 		}
@@ -922,7 +922,7 @@ scrub_db(FunctionCallInfo fcinfo)
 		{
 			Oid			relid = lfirst_oid(lc);
 			GdprTable  *table = gdpr_catalog_get_table(relid);
-			char	   *action = gdpr_scrub_action_of(relid);
+			char	   *action = gdpr_catalog_scrub_action(relid);
 			int64		rows;
 			int64		changed = 0;
 
@@ -1218,7 +1218,7 @@ gdpr_anonymise_db_batched(PG_FUNCTION_ARGS)
 
 		tables = list_copy(tables);
 		foreach(lc, tables)
-			actions = lappend(actions, gdpr_scrub_action_of(lfirst_oid(lc)));
+			actions = lappend(actions, gdpr_catalog_scrub_action(lfirst_oid(lc)));
 		MemoryContextSwitchTo(old);
 	}
 	PG_TRY();

@@ -1,18 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  The registry: which tables and columns hold personal data, and how
- *	  each column is anonymised.
+ *	  The registry store: which tables and columns hold personal data, how
+ *	  each column is anonymised, and the rules attached to foreign keys.
  *
- * The registry lives in the tables of the gdpr schema, read and written
- * through SPI with parameters as the extension's owner (users get no
- * privileges on them).  This file holds the register / unregister commands
- * and the reads of registered tables; trigger.c and ddl.c still
- * read or write registry tables themselves (issue 16, item 3).  A backend-local
- * cache of registered tables (cache.c), dropped by relcache invalidations
- * of the registered table, keeps the hot paths (delete triggers,
- * anonymisation) free of catalog queries; every registry change here sends
- * one.
+ * This file is the only code that reads or writes the registry tables
+ * (gdpr.registered_table, gdpr.registered_field, gdpr.constraint_rule).
+ * They are read and written through SPI with parameters as the extension's
+ * owner (users get no privileges on them).  It validates nothing and calls
+ * no command: register.c and rules.c (the SQL commands), declare.c (labels
+ * and comments), ddl.c, trigger.c, scrub.c and the erasure paths call it,
+ * never the other way round.
+ *
+ * A backend-local cache of registered tables (cache.c), dropped by relcache
+ * invalidations of the registered table, keeps the hot paths (delete
+ * triggers, anonymisation) free of queries; every write here sends one, so
+ * invalidation flows one way: from the store to the caches of every
+ * backend.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -25,6 +29,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -42,12 +47,6 @@
 #include "utils/syscache.h"
 
 #include "gdpr.h"
-
-PG_FUNCTION_INFO_V1(gdpr_register);
-PG_FUNCTION_INFO_V1(gdpr_unregister);
-PG_FUNCTION_INFO_V1(gdpr_set_anonymiser);
-PG_FUNCTION_INFO_V1(gdpr_export_follow);
-PG_FUNCTION_INFO_V1(gdpr_drop_export_follow);
 
 /* an entry of the registered-table cache */
 typedef struct TableCacheEntry
@@ -285,21 +284,6 @@ gdpr_catalog_registered_tables(void)
 }
 
 /*
- * string_in_list
- *		Whether s is one of the C strings of list.
- */
-static bool
-string_in_list(List *list, const char *s)
-{
-	ListCell   *lc;
-
-	foreach(lc, list)
-		if (strcmp((char *) lfirst(lc), s) == 0)
-			return true;
-	return false;
-}
-
-/*
  * gdpr_catalog_column_exported
  *		Whether a column of a registered table is exported: key columns
  *		always, others by export_fields (NULL: all) less export_exclude.
@@ -310,31 +294,9 @@ gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
 {
 	if (key != NULL && gdpr_key_is_key_column(key, attnum))
 		return true;
-	if (!table->export_all && !string_in_list(table->export_fields, attname))
+	if (!table->export_all && !gdpr_string_in_list(table->export_fields, attname))
 		return false;
-	return !string_in_list(table->export_exclude, attname);
-}
-
-/*
- * check_columns_exist
- *		Error unless every name in columns is a live user column of rel.
- */
-static void
-check_columns_exist(Relation rel, List *columns)
-{
-	ListCell   *lc;
-
-	foreach(lc, columns)
-	{
-		char	   *col = lfirst(lc);
-		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
-
-		if (attnum <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of relation \"%s\" does not exist",
-							col, RelationGetRelationName(rel))));
-	}
+	return !gdpr_string_in_list(table->export_exclude, attname);
 }
 
 /*
@@ -350,11 +312,11 @@ invalidate(Oid relid)
 }
 
 /*
- * upsert_field
+ * gdpr_catalog_upsert_field
  *		Insert or update one registered_field row.
  */
-static void
-upsert_field(Oid relid, const char *attname, bool pii, const char *method,
+void
+gdpr_catalog_upsert_field(Oid relid, const char *attname, bool pii, const char *method,
 			 const char *argument, bool search, bool declared)
 {
 	Oid			types[7] = {REGCLASSOID, NAMEOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID};
@@ -380,15 +342,16 @@ upsert_field(Oid relid, const char *attname, bool pii, const char *method,
 				"search = EXCLUDED.search, declared = EXCLUDED.declared",
 				7, types, values, nulls, false);
 	gdpr_spi_finish();
+	invalidate(relid);
 }
 
 /*
- * write_table_options
+ * gdpr_catalog_write_options
  *		Store a registered table's can_anonymise and export columns (already
  *		validated); with declared, mark the row as made by a declaration.
  */
-static void
-write_table_options(Oid relid, bool can_anonymise, List *export_fields, bool export_all,
+void
+gdpr_catalog_write_options(Oid relid, bool can_anonymise, List *export_fields, bool export_all,
 					List *export_exclude, bool declared)
 {
 	Oid			types[5] = {REGCLASSOID, BOOLOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
@@ -410,232 +373,6 @@ write_table_options(Oid relid, bool can_anonymise, List *export_fields, bool exp
 }
 
 /*
- * warn_personal_key
- *		Warn when a table's primary key looks like personal data (a text
- *		column, or a column named like an e-mail address, phone number,
- *		name or national identifier): its values are kept in gdpr.marker,
- *		sent to the log database verbatim and copied into the unique
- *		columns that the "default" and "email" methods derive from the key.
- */
-static void
-warn_personal_key(GdprKey *key)
-{
-	static const char *const words[] = {
-		"mail", "phone", "name", "ssn", "passport", "iban", "tax", "national", NULL
-	};
-
-	for (int i = 0; i < key->nkeys; i++)
-	{
-		bool		suspect = TypeCategory(getBaseType(key->typids[i])) == TYPCATEGORY_STRING;
-
-		for (int w = 0; words[w] != NULL && !suspect; w++)
-			if (strstr(key->attnames[i], words[w]) != NULL)
-				suspect = true;
-		if (suspect)
-		{
-			ereport(WARNING,
-					(errmsg("the primary key of \"%s\" may hold personal data: column \"%s\"",
-							get_rel_name(key->relid), key->attnames[i]),
-					 errdetail("gdpr keeps key values in gdpr.marker, sends them verbatim to the log database, and the \"default\" and \"email\" methods copy them into unique columns."),
-					 errhint("Prefer a surrogate key (an integer or a uuid) for tables that hold personal data.")));
-			return;
-		}
-	}
-}
-
-/*
- * gdpr_catalog_register_table
- *		Register relid: its PII columns (method "default"), search fields,
- *		export columns and whether it may be anonymised, and attach the
- *		delete-logging triggers.
- *
- * The caller must own the table.  Errors if it is already registered, has
- * no primary key, or a column fails validation; nothing is written then.
- */
-static void
-gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
-							List *export_fields, bool export_all,
-							List *export_exclude, bool can_anonymise)
-{
-	Relation	rel;
-	ListCell   *lc;
-	List	   *validated = NIL;
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1];
-
-	gdpr_check_table(relid, false);
-	warn_personal_key(gdpr_key_lookup(relid, false));
-	if (gdpr_catalog_get_table(relid) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("relation \"%s\" is already registered with gdpr", get_rel_name(relid)),
-				 errhint("Use gdpr.set_anonymiser() to change its columns, or gdpr.unregister() it first.")));
-
-	rel = table_open(relid, AccessShareLock);
-	foreach(lc, fields)
-	{
-		char	   *col = lfirst(lc);
-
-		if (string_in_list(validated, col))
-			continue;
-		(void) gdpr_method_validate(rel, col, "default", NULL);
-		validated = lappend(validated, col);
-	}
-	check_columns_exist(rel, search_fields);
-	check_columns_exist(rel, export_fields);
-	check_columns_exist(rel, export_exclude);
-	table_close(rel, AccessShareLock);
-
-	values[0] = ObjectIdGetDatum(relid);
-	gdpr_spi_connect();
-	catalog_spi("INSERT INTO gdpr.registered_table (rel) VALUES ($1)",
-				1, types, values, NULL, false);
-	gdpr_spi_finish();
-	write_table_options(relid, can_anonymise, export_fields, export_all, export_exclude, false);
-
-	foreach(lc, validated)
-		upsert_field(relid, lfirst(lc), true, "default", NULL,
-					 string_in_list(search_fields, lfirst(lc)), false);
-	foreach(lc, search_fields)
-		if (!string_in_list(validated, lfirst(lc)))
-			upsert_field(relid, lfirst(lc), false, NULL, NULL, true, false);
-
-	gdpr_trigger_attach(relid);
-	invalidate(relid);
-}
-
-/*
- * gdpr_catalog_ensure_table
- *		Register relid with the defaults unless it is registered already;
- *		with declared, mark the table's row as made by a declaration.
- */
-void
-gdpr_catalog_ensure_table(Oid relid, bool declared)
-{
-	if (gdpr_catalog_get_table(relid) == NULL)
-		gdpr_catalog_register_table(relid, NIL, NIL, NIL, true, NIL, true);
-	if (declared)
-	{
-		Oid			types[1] = {REGCLASSOID};
-		Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-		gdpr_spi_connect();
-		catalog_spi("UPDATE gdpr.registered_table SET declared = true "
-					"WHERE rel = $1 AND NOT declared",
-					1, types, values, NULL, false);
-		gdpr_spi_finish();
-		invalidate(relid);
-	}
-}
-
-/*
- * gdpr_catalog_unregister_table
- *		Take relid out of the registry with its columns and rules, and
- *		remove gdpr's triggers from it (and ON DELETE ANONYMISE triggers that
- *		only served its rules).  Markers stay: the rows were anonymised.
- */
-void
-gdpr_catalog_unregister_table(Oid relid)
-{
-	List	   *rules;
-	ListCell   *lc;
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	gdpr_check_table(relid, false);
-	(void) gdpr_registered_table(relid);
-
-	rules = gdpr_catalog_constraint_rules(relid, "anonymise");
-	foreach(lc, rules)
-		gdpr_trigger_drop_oda(relid, lfirst(lc), true);
-
-	gdpr_spi_connect();
-	catalog_spi("DELETE FROM gdpr.constraint_rule WHERE rel = $1", 1, types, values, NULL, false);
-	catalog_spi("DELETE FROM gdpr.registered_field WHERE rel = $1", 1, types, values, NULL, false);
-	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
-	gdpr_spi_finish();
-	gdpr_retention_forget(relid);
-
-	gdpr_trigger_detach(relid);
-	invalidate(relid);
-}
-
-/*
- * gdpr_catalog_set_table_options
- *		Set a registered table's can_anonymise and export columns.
- */
-void
-gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
-							   List *export_fields, bool export_all,
-							   List *export_exclude, bool declared)
-{
-	Relation	rel;
-
-	(void) gdpr_registered_table(relid);
-	rel = table_open(relid, AccessShareLock);
-	check_columns_exist(rel, export_fields);
-	check_columns_exist(rel, export_exclude);
-	table_close(rel, AccessShareLock);
-	write_table_options(relid, can_anonymise, export_fields, export_all, export_exclude,
-						declared);
-}
-
-/*
- * find_field
- *		The registered field attname of table, or NULL.
- */
-static GdprField *
-find_field(GdprTable *table, const char *attname)
-{
-	ListCell   *lc;
-
-	foreach(lc, table->fields)
-		if (strcmp(((GdprField *) lfirst(lc))->attname, attname) == 0)
-			return lfirst(lc);
-	return NULL;
-}
-
-/*
- * gdpr_catalog_set_field
- *		Declare a column of a registered table: PII with a method (validated;
- *		NULL method means "default"), and/or a search field.
- *
- * A column that ends up neither PII nor searched is removed.
- */
-void
-gdpr_catalog_set_field(Oid relid, const char *attname, bool pii,
-					   const char *method, const char *argument,
-					   bool search, bool declared)
-{
-	char	   *stored_argument = NULL;
-
-	(void) gdpr_registered_table(relid);
-	if (pii)
-	{
-		Relation	rel = table_open(relid, AccessShareLock);
-
-		if (method == NULL)
-			method = "default";
-		stored_argument = gdpr_method_validate(rel, attname, method, argument);
-		table_close(rel, AccessShareLock);
-	}
-	else
-	{
-		Relation	rel = table_open(relid, AccessShareLock);
-
-		check_columns_exist(rel, list_make1((char *) attname));
-		table_close(rel, AccessShareLock);
-		method = NULL;
-	}
-
-	if (!pii && !search)
-		gdpr_catalog_remove_field(relid, attname);
-	else
-		upsert_field(relid, attname, pii, method, stored_argument, search, declared);
-	invalidate(relid);
-}
-
-/*
  * gdpr_catalog_remove_field
  *		Forget a column of a registered table (no error if not declared).
  */
@@ -652,37 +389,6 @@ gdpr_catalog_remove_field(Oid relid, const char *attname)
 				2, types, values, NULL, false);
 	gdpr_spi_finish();
 	invalidate(relid);
-}
-
-/*
- * gdpr_catalog_set_export
- *		Include (export) or exclude a column from exports of a registered
- *		table, by editing export_exclude (and export_fields when it is a
- *		list).
- */
-void
-gdpr_catalog_set_export(Oid relid, const char *attname, bool export)
-{
-	GdprTable  *table = gdpr_registered_table(relid);
-	List	   *fields = NIL;
-	List	   *exclude = NIL;
-	ListCell   *lc;
-
-	foreach(lc, table->export_exclude)
-		if (strcmp(lfirst(lc), attname) != 0)
-			exclude = lappend(exclude, pstrdup(lfirst(lc)));
-	foreach(lc, table->export_fields)
-		if (strcmp(lfirst(lc), attname) != 0)
-			fields = lappend(fields, pstrdup(lfirst(lc)));
-	if (export)
-	{
-		if (!table->export_all)
-			fields = lappend(fields, pstrdup(attname));
-	}
-	else
-		exclude = lappend(exclude, pstrdup(attname));
-	gdpr_catalog_set_table_options(relid, table->can_anonymise, fields,
-								   table->export_all, exclude, false);
 }
 
 /*
@@ -725,7 +431,7 @@ gdpr_catalog_has_rule(Oid relid, const char *conname, const char *rule)
 {
 	List	   *rules = gdpr_catalog_constraint_rules(relid, rule);
 
-	return string_in_list(rules, conname);
+	return gdpr_string_in_list(rules, conname);
 }
 
 /*
@@ -780,180 +486,254 @@ gdpr_catalog_drop_rule(Oid relid, const char *conname, const char *rule, bool mi
 }
 
 /*
- * gdpr_catalog_foreign_key
- *		The OID of foreign-key constraint conname of relid.
- *
- * Errors if relid has no constraint of that name, or it is not a foreign
- * key.
+ * gdpr_catalog_present
+ *		Whether the registry tables exist (they do not while the extension
+ *		itself is being dropped).
  */
-Oid
-gdpr_catalog_foreign_key(Oid relid, const char *conname)
+bool
+gdpr_catalog_present(void)
 {
-	Oid			conoid = get_relation_constraint_oid(relid, conname, true);
-	HeapTuple	tup;
-	char		contype = '\0';
+	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, true);
 
-	if (!OidIsValid(conoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("constraint \"%s\" of relation \"%s\" does not exist",
-						conname, get_rel_name(relid)),
-				 errhint("Name a foreign key declared on the table itself.")));
-	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	if (HeapTupleIsValid(tup))
-	{
-		contype = ((Form_pg_constraint) GETSTRUCT(tup))->contype;
-		ReleaseSysCache(tup);
-	}
-	if (contype != CONSTRAINT_FOREIGN)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("constraint \"%s\" of relation \"%s\" is not a foreign key",
-						conname, get_rel_name(relid))));
-	return conoid;
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("registered_table", nsp));
 }
 
-/* ------------------------------------------------------------------------
- * SQL-callable functions
- * ------------------------------------------------------------------------
+/*
+ * gdpr_catalog_insert_table
+ *		Add relid to the registry with the default options.  The caller has
+ *		validated everything.
  */
+void
+gdpr_catalog_insert_table(Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	gdpr_spi_connect();
+	catalog_spi("INSERT INTO gdpr.registered_table (rel) VALUES ($1)",
+				1, types, values, NULL, false);
+	gdpr_spi_finish();
+	invalidate(relid);
+}
 
 /*
- * arg_list
- *		Argument n as a List of C strings, each name once, in the order of
- *		their first appearance; NULL gives NIL.
- *
- * What is stored is then bounded by the table's columns, whatever the size
- * of the array.  A name too long to be a column's is kept, for validation
- * to refuse.
+ * gdpr_catalog_mark_declared
+ *		Mark relid's registry row as made by a declaration (a label or a
+ *		comment), so that the declaration's removal unregisters it.
  */
-static List *
-arg_list(FunctionCallInfo fcinfo, int n, const char *what)
+void
+gdpr_catalog_mark_declared(Oid relid)
 {
-	List	   *all;
-	List	   *result = NIL;
-	HTAB	   *seen;
-	HASHCTL		ctl;
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	gdpr_spi_connect();
+	catalog_spi("UPDATE gdpr.registered_table SET declared = true "
+				"WHERE rel = $1 AND NOT declared",
+				1, types, values, NULL, false);
+	gdpr_spi_finish();
+	invalidate(relid);
+}
+
+/*
+ * gdpr_catalog_forget_table
+ *		Remove relid from the registry with its columns and rules.
+ */
+void
+gdpr_catalog_forget_table(Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	gdpr_spi_connect();
+	catalog_spi("DELETE FROM gdpr.constraint_rule WHERE rel = $1", 1, types, values, NULL, false);
+	catalog_spi("DELETE FROM gdpr.registered_field WHERE rel = $1", 1, types, values, NULL, false);
+	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
+	gdpr_spi_finish();
+	invalidate(relid);
+}
+
+/*
+ * gdpr_catalog_oda_rules
+ *		The ON DELETE ANONYMISE rules whose foreign key references one of
+ *		the tables in targets (an OID List) with ON DELETE SET NULL or SET
+ *		DEFAULT, as a List of two-element Oid arrays (referencing table,
+ *		constraint), ordered by table and constraint name, in the caller's
+ *		memory context.
+ */
+List *
+gdpr_catalog_oda_rules(List *targets)
+{
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		values[1];
+	Datum	   *elems;
+	int			n = 0;
 	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *result = NIL;
+	uint64		nrules;
 
-	if (PG_ARGISNULL(n))
-		return NIL;
-	all = gdpr_text_array_to_list(PG_GETARG_ARRAYTYPE_P(n), what);
-	if (list_length(all) < 2)
-		return all;
-	ctl.keysize = NAMEDATALEN;
-	ctl.entrysize = NAMEDATALEN;
-	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("gdpr argument names", 64, &ctl,
-					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	foreach(lc, all)
+	elems = palloc(sizeof(Datum) * Max(list_length(targets), 1));
+	foreach(lc, targets)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+
+	gdpr_spi_connect();
+	nrules = catalog_spi("SELECT r.rel::pg_catalog.oid, c.oid "
+						 "FROM gdpr.constraint_rule r "
+						 "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
+						 "AND c.conname = r.constraint_name AND c.contype = 'f' "
+						 "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
+						 "AND c.confdeltype IN ('n', 'd') "
+						 "ORDER BY r.rel, r.constraint_name",
+						 1, types, values, NULL, false);
+	for (uint64 i = 0; i < nrules; i++)
 	{
-		char	   *name = lfirst(lc);
-		bool		found = false;
+		bool		isnull;
+		Oid		   *pair = MemoryContextAlloc(caller, sizeof(Oid) * 2);
+		MemoryContext old;
 
-		CHECK_FOR_INTERRUPTS();
-		if (strlen(name) < NAMEDATALEN)
-			(void) hash_search(seen, name, HASH_ENTER, &found);
-		if (!found)
-			result = lappend(result, name);
+		pair[0] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		pair[1] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		old = MemoryContextSwitchTo(caller);
+		result = lappend(result, pair);
+		MemoryContextSwitchTo(old);
 	}
-	hash_destroy(seen);
+	gdpr_spi_finish();
 	return result;
 }
 
 /*
- * gdpr_register
- *		gdpr.register(rel, fields, search_fields, export_fields,
- *		export_exclude, can_anonymise)
+ * gdpr_catalog_has_oda_rules
+ *		Whether any ON DELETE ANONYMISE rule's foreign key references
+ *		parent.
  */
-Datum
-gdpr_register(PG_FUNCTION_ARGS)
+bool
+gdpr_catalog_has_oda_rules(Oid parent)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be null")));
-	if (PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("can_anonymise must not be null")));
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(parent)};
+	uint64		n;
 
-	gdpr_catalog_register_table(PG_GETARG_OID(0),
-								arg_list(fcinfo, 1, "fields"),
-								arg_list(fcinfo, 2, "search_fields"),
-								arg_list(fcinfo, 3, "export_fields"),
-								PG_ARGISNULL(3),
-								arg_list(fcinfo, 4, "export_exclude"),
-								PG_GETARG_BOOL(5));
-	PG_RETURN_VOID();
+	gdpr_spi_connect();
+	n = catalog_spi("SELECT 1 FROM gdpr.constraint_rule r "
+					"JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
+					"AND c.conname = r.constraint_name AND c.contype = 'f' "
+					"WHERE r.rule = 'anonymise' AND c.confrelid = $1 LIMIT 1",
+					1, types, values, NULL, false);
+	gdpr_spi_finish();
+	return n > 0;
 }
 
 /*
- * gdpr_unregister
- *		gdpr.unregister(rel)
+ * scrub_action_present
+ *		Whether gdpr.registered_table has its scrub_action column (a
+ *		database still at version 1.0, run by this library, has none: every
+ *		table is then anonymised).
  */
-Datum
-gdpr_unregister(PG_FUNCTION_ARGS)
+static bool
+scrub_action_present(void)
 {
-	gdpr_catalog_unregister_table(PG_GETARG_OID(0));
-	PG_RETURN_VOID();
+	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, false);
+	Oid			rt = get_relname_relid("registered_table", nsp);
+
+	return OidIsValid(rt) && get_attnum(rt, "scrub_action") != InvalidAttrNumber;
 }
 
 /*
- * gdpr_set_anonymiser
- *		gdpr.set_anonymiser(rel, column_name, method, argument)
+ * gdpr_catalog_scrub_action
+ *		The scrub action of registered table relid (palloc'd in the caller's
+ *		context).
  */
-Datum
-gdpr_set_anonymiser(PG_FUNCTION_ARGS)
+char *
+gdpr_catalog_scrub_action(Oid relid)
 {
-	Oid			relid;
-	char	   *attname;
-	GdprTable  *table;
-	GdprField  *field;
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *result = "anonymise";
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation, column and method must not be null")));
-	relid = PG_GETARG_OID(0);
-	attname = NameStr(*PG_GETARG_NAME(1));
-	gdpr_check_table(relid, false);
-	table = gdpr_registered_table(relid);
-	field = find_field(table, attname);
-	gdpr_catalog_set_field(relid, attname, true,
-						   text_to_cstring(PG_GETARG_TEXT_PP(2)),
-						   PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
-						   field != NULL && field->search, false);
-	PG_RETURN_VOID();
+	if (!scrub_action_present())
+		return pstrdup(result);
+	gdpr_spi_connect();
+	if (catalog_spi("SELECT scrub_action FROM gdpr.registered_table WHERE rel = $1",
+					1, types, values, NULL, false) > 0)
+		result = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1));
+	else
+		result = MemoryContextStrdup(caller, result);
+	gdpr_spi_finish();
+	return result;
 }
 
 /*
- * gdpr_export_follow
- *		gdpr.export_follow(rel, constraint_name)
+ * gdpr_catalog_set_scrub_action
+ *		Store the scrub action of registered table relid (validated by the
+ *		caller).
  */
-Datum
-gdpr_export_follow(PG_FUNCTION_ARGS)
+void
+gdpr_catalog_set_scrub_action(Oid relid, const char *action)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *conname = NameStr(*PG_GETARG_NAME(1));
+	Oid			types[2] = {REGCLASSOID, TEXTOID};
+	Datum		values[2];
 
-	gdpr_check_table(relid, false);
-	(void) gdpr_registered_table(relid);
-	(void) gdpr_catalog_foreign_key(relid, conname);
-	gdpr_catalog_add_rule(relid, conname, "follow", false);
-	PG_RETURN_VOID();
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(action);
+	gdpr_spi_connect();
+	catalog_spi("UPDATE gdpr.registered_table SET scrub_action = $2 WHERE rel = $1",
+				2, types, values, NULL, false);
+	gdpr_spi_finish();
+	invalidate(relid);
 }
 
 /*
- * gdpr_drop_export_follow
- *		gdpr.drop_export_follow(rel, constraint_name)
+ * gdpr_catalog_forget_dropped
+ *		In a sql_drop event trigger: take the dropped tables, and the
+ *		dropped columns and foreign keys of registered tables, out of the
+ *		registry.  Returns the rules that went with their foreign key, as a
+ *		List of GdprDroppedRule in the caller's context.
  */
-Datum
-gdpr_drop_export_follow(PG_FUNCTION_ARGS)
+List *
+gdpr_catalog_forget_dropped(void)
 {
-	Oid			relid = PG_GETARG_OID(0);
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *result = NIL;
+	uint64		n;
 
-	gdpr_check_table(relid, false);
-	gdpr_catalog_drop_rule(relid, NameStr(*PG_GETARG_NAME(1)), "follow", false);
-	PG_RETURN_VOID();
+	gdpr_spi_connect();
+	n = catalog_spi("WITH d AS (SELECT object_type, objid, objsubid, address_names,"
+					"                  CASE WHEN object_type IN ('table constraint', 'table column')"
+					"                       THEN pg_catalog.to_regclass(pg_catalog.quote_ident(address_names[1])"
+					"                            OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
+					"                            pg_catalog.quote_ident(address_names[2])) END AS owner_rel"
+					"           FROM pg_catalog.pg_event_trigger_dropped_objects()), "
+					"t AS (SELECT objid FROM d WHERE object_type = 'table' AND objsubid = 0), "
+					"r AS (DELETE FROM gdpr.constraint_rule WHERE rel IN (SELECT objid FROM t)), "
+					"f AS (DELETE FROM gdpr.registered_field WHERE rel IN (SELECT objid FROM t)), "
+					"rt AS (DELETE FROM gdpr.registered_table WHERE rel IN (SELECT objid FROM t)), "
+					"fc AS (DELETE FROM gdpr.registered_field g USING d"
+					"       WHERE d.object_type = 'table column' AND g.rel = d.owner_rel"
+					"         AND g.column_name OPERATOR(pg_catalog.=) d.address_names[3]) "
+					"DELETE FROM gdpr.constraint_rule g USING d"
+					" WHERE d.object_type = 'table constraint' AND g.rel = d.owner_rel"
+					"   AND g.constraint_name OPERATOR(pg_catalog.=) d.address_names[3]"
+					" RETURNING g.rel::pg_catalog.oid, g.constraint_name::pg_catalog.text, g.rule",
+					0, NULL, NULL, NULL, false);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		GdprDroppedRule *dropped = MemoryContextAlloc(caller, sizeof(GdprDroppedRule));
+		MemoryContext old;
+
+		dropped->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		dropped->conname = MemoryContextStrdup(caller, SPI_getvalue(tup, desc, 2));
+		dropped->anonymise = strcmp(SPI_getvalue(tup, desc, 3), "anonymise") == 0;
+		old = MemoryContextSwitchTo(caller);
+		result = lappend(result, dropped);
+		MemoryContextSwitchTo(old);
+	}
+	gdpr_spi_finish();
+	return result;
 }

@@ -36,19 +36,6 @@ PG_FUNCTION_INFO_V1(gdpr_ddl_command_end);
 PG_FUNCTION_INFO_V1(gdpr_sql_drop);
 
 /*
- * registry_present
- *		Whether the registry tables exist (they do not while the extension
- *		itself is being dropped).
- */
-static bool
-registry_present(void)
-{
-	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("registered_table", nsp));
-}
-
-/*
  * gdpr_ddl_command_end
  *		ddl_command_end event trigger for CREATE TABLE and ALTER TABLE:
  *		give partitions created in, or attached to, registered tables the
@@ -66,7 +53,7 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" was not called by event trigger manager",
 						"gdpr_ddl_command_end")));
-	if (!registry_present())
+	if (!gdpr_catalog_present())
 		PG_RETURN_NULL();
 
 	gdpr_spi_connect();
@@ -136,52 +123,29 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 Datum
 gdpr_sql_drop(PG_FUNCTION_ARGS)
 {
+	ListCell   *lc;
+
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" was not called by event trigger manager",
 						"gdpr_sql_drop")));
-	if (!registry_present())
+	if (!gdpr_catalog_present())
 		PG_RETURN_NULL();
 
-	gdpr_spi_connect();
-	(void) gdpr_owner_execute(NULL,
-							  "WITH d AS (SELECT object_type, objid, objsubid, address_names,"
-							  "                  CASE WHEN object_type IN ('table constraint', 'table column')"
-							  "                       THEN pg_catalog.to_regclass(pg_catalog.quote_ident(address_names[1])"
-							  "                            OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
-							  "                            pg_catalog.quote_ident(address_names[2])) END AS owner_rel"
-							  "           FROM pg_catalog.pg_event_trigger_dropped_objects()), "
-							  "t AS (SELECT objid FROM d WHERE object_type = 'table' AND objsubid = 0), "
-							  "r AS (DELETE FROM gdpr.constraint_rule WHERE rel IN (SELECT objid FROM t)), "
-							  "m AS (DELETE FROM gdpr.marker WHERE rel IN (SELECT objid FROM t)), "
-							  "f AS (DELETE FROM gdpr.registered_field WHERE rel IN (SELECT objid FROM t)), "
-							  "rt AS (DELETE FROM gdpr.registered_table WHERE rel IN (SELECT objid FROM t)), "
-							  "fc AS (DELETE FROM gdpr.registered_field g USING d"
-							  "       WHERE d.object_type = 'table column' AND g.rel = d.owner_rel"
-							  "         AND g.column_name OPERATOR(pg_catalog.=) d.address_names[3]) "
-							  "DELETE FROM gdpr.constraint_rule g USING d"
-							  " WHERE d.object_type = 'table constraint' AND g.rel = d.owner_rel"
-							  "   AND g.constraint_name OPERATOR(pg_catalog.=) d.address_names[3]"
-							  " RETURNING g.rel::pg_catalog.oid, g.constraint_name::pg_catalog.text, g.rule",
-							  0, NULL, NULL, NULL, false, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lc, gdpr_catalog_forget_dropped())
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *conname = SPI_getvalue(tup, desc, 2);
-		char	   *rule = SPI_getvalue(tup, desc, 3);
-		bool		anonymise = strcmp(rule, "anonymise") == 0;
+		GdprDroppedRule *dropped = lfirst(lc);
 
 		ereport(WARNING,
 				(errmsg("the %s rule of foreign key \"%s\" on table \"%s\" was dropped with the constraint",
-						anonymise ? "ON DELETE ANONYMISE" : "export_follow",
-						conname, get_rel_name(rel)),
+						dropped->anonymise ? "ON DELETE ANONYMISE" : "export_follow",
+						dropped->conname, get_rel_name(dropped->relid)),
 				 errhint("If the foreign key is created again, declare the rule again with %s.",
-						 anonymise ? "gdpr.on_delete_anonymise()" : "gdpr.export_follow()")));
+						 dropped->anonymise ? "gdpr.on_delete_anonymise()" : "gdpr.export_follow()")));
 	}
+	gdpr_events_forget_dropped();
+	gdpr_spi_connect();
 	gdpr_retention_sql_drop();
 	gdpr_spi_finish();
 	PG_RETURN_NULL();

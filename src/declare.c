@@ -1306,7 +1306,7 @@ apply_column_exports(Oid relid, const char *relname)
 		if (cd != NULL && cd->has_export)
 		{
 			step();
-			gdpr_catalog_set_export(relid, NameStr(att->attname), cd->export);
+			gdpr_register_set_export(relid, NameStr(att->attname), cd->export);
 		}
 	}
 }
@@ -1357,17 +1357,17 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 				ColumnDecl *pd = (ColumnDecl *) prev;
 
 				step();
-				gdpr_catalog_ensure_table(target->relid, true);
+				gdpr_register_ensure(target->relid, true);
 				step();
-				gdpr_catalog_set_field(target->relid, target->name, cd->pii,
+				gdpr_register_set_field(target->relid, target->name, cd->pii,
 									   cd->pii ? cd->method : NULL,
 									   cd->pii ? cd->argument : NULL,
 									   cd->search, true);
 				step();
 				if (cd->has_export)
-					gdpr_catalog_set_export(target->relid, target->name, cd->export);
+					gdpr_register_set_export(target->relid, target->name, cd->export);
 				else if (pd != NULL && pd->has_export)
-					gdpr_catalog_set_export(target->relid, target->name, true);
+					gdpr_register_set_export(target->relid, target->name, true);
 				break;
 			}
 		case DECL_TABLE:
@@ -1375,9 +1375,9 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 				TableDecl  *td = (TableDecl *) checked;
 
 				step();
-				gdpr_catalog_ensure_table(target->relid, true);
+				gdpr_register_ensure(target->relid, true);
 				step();
-				gdpr_catalog_set_table_options(target->relid, td->can_anonymise,
+				gdpr_register_set_options(target->relid, td->can_anonymise,
 											   td->export_fields, td->export_all,
 											   td->export_exclude, true);
 				apply_column_exports(target->relid, target->relname);
@@ -1399,7 +1399,7 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 
 				/* refuses anything but a foreign key of this table */
 				step();
-				(void) gdpr_catalog_foreign_key(target->relid, target->name);
+				(void) gdpr_rules_foreign_key(target->relid, target->name);
 				if (gdpr_catalog_get_table(target->relid) == NULL)
 					ereport(ERROR,
 							errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1410,9 +1410,9 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 				step();
 				had = gdpr_catalog_has_rule(target->relid, target->name, "anonymise");
 				if (kd->on_delete_anonymise && !had)
-					gdpr_trigger_add_oda(target->relid, target->name, true);
+					gdpr_rules_add_oda(target->relid, target->name, true);
 				else if (!kd->on_delete_anonymise && had)
-					gdpr_trigger_drop_oda(target->relid, target->name, true);
+					gdpr_rules_drop_oda(target->relid, target->name, true);
 
 				step();
 				had = gdpr_catalog_has_rule(target->relid, target->name, "follow");
@@ -1467,16 +1467,16 @@ remove_declaration(const DeclTarget *target, void *prev)
 				gdpr_catalog_remove_field(target->relid, target->name);
 				step();
 				if (pd != NULL && pd->has_export)
-					gdpr_catalog_set_export(target->relid, target->name, true);
+					gdpr_register_set_export(target->relid, target->name, true);
 				break;
 			}
 		case DECL_TABLE:
-			gdpr_catalog_unregister_table(target->relid);
+			gdpr_register_drop(target->relid);
 			break;
 		case DECL_CONSTRAINT:
 			/* only what is there: dropping a missing trigger says so */
 			if (gdpr_catalog_has_rule(target->relid, target->name, "anonymise"))
-				gdpr_trigger_drop_oda(target->relid, target->name, true);
+				gdpr_rules_drop_oda(target->relid, target->name, true);
 			step();
 			gdpr_catalog_drop_rule(target->relid, target->name, "follow", true);
 			break;

@@ -182,3 +182,20 @@ gdpr_events_forget_all(Oid relid)
 							  1, types, values, NULL, false, 0);
 	gdpr_spi_finish();
 }
+
+/*
+ * gdpr_events_forget_dropped
+ *		In a sql_drop event trigger: forget the markers of the dropped
+ *		tables.  Connects to SPI itself.
+ */
+void
+gdpr_events_forget_dropped(void)
+{
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL,
+							  "DELETE FROM gdpr.marker WHERE rel IN "
+							  "(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+							  " WHERE object_type = 'table' AND objsubid = 0)",
+							  0, NULL, NULL, NULL, false, 0);
+	gdpr_spi_finish();
+}

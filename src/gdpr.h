@@ -84,6 +84,7 @@ extern char *gdpr_relation_name(Oid relid);
 extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
+extern bool gdpr_string_in_list(List *list, const char *s);
 extern Datum gdpr_list_to_text_array(List *strings);
 extern void gdpr_util_init(void);
 extern SPIPlanPtr gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types);
@@ -180,7 +181,7 @@ extern int	gdpr_key_pin_format(GdprKey *key);
 extern void gdpr_key_unpin_format(int nestlevel);
 
 /* ------------------------------------------------------------------------
- * catalog.c: the registry
+ * catalog.c: the registry store
  * ------------------------------------------------------------------------
  */
 typedef struct GdprField
@@ -202,28 +203,65 @@ typedef struct GdprTable
 	List	   *export_exclude; /* char * */
 } GdprTable;
 
+/* a foreign-key rule that went with its dropped constraint */
+typedef struct GdprDroppedRule
+{
+	Oid			relid;
+	char	   *conname;
+	bool		anonymise;		/* ON DELETE ANONYMISE; else export_follow */
+} GdprDroppedRule;
+
 extern GdprTable *gdpr_catalog_get_table(Oid relid);
 extern GdprTable *gdpr_registered_table(Oid relid);
 extern List *gdpr_catalog_registered_tables(void);
+extern bool gdpr_catalog_present(void);
 extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
 										 const char *attname, AttrNumber attnum);
-extern void gdpr_catalog_ensure_table(Oid relid, bool declared);
-extern void gdpr_catalog_unregister_table(Oid relid);
-extern void gdpr_catalog_set_table_options(Oid relid, bool can_anonymise,
-										   List *export_fields, bool export_all,
-										   List *export_exclude, bool declared);
-extern void gdpr_catalog_set_field(Oid relid, const char *attname, bool pii,
-								   const char *method, const char *argument,
-								   bool search, bool declared);
+extern void gdpr_catalog_insert_table(Oid relid);
+extern void gdpr_catalog_mark_declared(Oid relid);
+extern void gdpr_catalog_write_options(Oid relid, bool can_anonymise, List *export_fields,
+									   bool export_all, List *export_exclude, bool declared);
+extern void gdpr_catalog_upsert_field(Oid relid, const char *attname, bool pii,
+									  const char *method, const char *argument,
+									  bool search, bool declared);
 extern void gdpr_catalog_remove_field(Oid relid, const char *attname);
-extern void gdpr_catalog_set_export(Oid relid, const char *attname, bool export);
+extern void gdpr_catalog_forget_table(Oid relid);
+extern List *gdpr_catalog_forget_dropped(void);
 extern List *gdpr_catalog_constraint_rules(Oid relid, const char *rule);
 extern bool gdpr_catalog_has_rule(Oid relid, const char *conname, const char *rule);
 extern void gdpr_catalog_add_rule(Oid relid, const char *conname, const char *rule,
 								  bool declared);
 extern void gdpr_catalog_drop_rule(Oid relid, const char *conname, const char *rule,
 								   bool missing_ok);
-extern Oid	gdpr_catalog_foreign_key(Oid relid, const char *conname);
+extern List *gdpr_catalog_oda_rules(List *targets);
+extern bool gdpr_catalog_has_oda_rules(Oid parent);
+extern char *gdpr_catalog_scrub_action(Oid relid);
+extern void gdpr_catalog_set_scrub_action(Oid relid, const char *action);
+
+/* ------------------------------------------------------------------------
+ * register.c: the registry's commands
+ * ------------------------------------------------------------------------
+ */
+
+extern void gdpr_register_ensure(Oid relid, bool declared);
+extern void gdpr_register_drop(Oid relid);
+extern void gdpr_register_set_options(Oid relid, bool can_anonymise,
+									  List *export_fields, bool export_all,
+									  List *export_exclude, bool declared);
+extern void gdpr_register_set_field(Oid relid, const char *attname, bool pii,
+									const char *method, const char *argument,
+									bool search, bool declared);
+extern void gdpr_register_set_export(Oid relid, const char *attname, bool export);
+
+/* ------------------------------------------------------------------------
+ * rules.c: rules on foreign keys
+ * ------------------------------------------------------------------------
+ */
+
+extern Oid	gdpr_rules_foreign_key(Oid relid, const char *conname);
+extern void gdpr_rules_add_oda(Oid relid, const char *conname, bool declared);
+extern void gdpr_rules_drop_oda(Oid relid, const char *conname, bool missing_ok);
+extern void gdpr_rules_add_follow(Oid relid, const char *conname, bool declared);
 
 /* ------------------------------------------------------------------------
  * methods.c: anonymisation methods
@@ -299,7 +337,6 @@ extern void gdpr_retention_sql_drop(void);
  * scrub.c: what a scrub does with each table
  * ------------------------------------------------------------------------
  */
-extern char *gdpr_scrub_action_of(Oid relid);
 extern void gdpr_scrub_set(Oid relid, const char *action);
 extern List *gdpr_scrub_order(List *tables);
 
@@ -311,6 +348,7 @@ extern void gdpr_events_queue(Oid relid, const char *key);
 extern void gdpr_events_queue_many(Oid relid, Datum keys);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 extern void gdpr_events_forget_all(Oid relid);
+extern void gdpr_events_forget_dropped(void);
 
 /* ------------------------------------------------------------------------
  * trigger.c
@@ -319,8 +357,8 @@ extern void gdpr_events_forget_all(Oid relid);
 extern void gdpr_trigger_attach(Oid relid);
 extern void gdpr_trigger_attach_partition(Oid relid);
 extern void gdpr_trigger_detach(Oid relid);
-extern void gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared);
-extern void gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok);
+extern void gdpr_trigger_ensure_oda(Oid parent);
+extern void gdpr_trigger_remove_oda(Oid parent);
 extern void gdpr_trigger_init(void);
 
 /* ------------------------------------------------------------------------

@@ -37,47 +37,6 @@
 PG_FUNCTION_INFO_V1(gdpr_set_scrub_action);
 
 /*
- * action_column_present
- *		Whether gdpr.registered_table has its scrub_action column (a
- *		database still at version 1.0, run by this library, has none: every
- *		table is then anonymised).
- */
-static bool
-action_column_present(void)
-{
-	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, false);
-	Oid			rt = get_relname_relid("registered_table", nsp);
-
-	return OidIsValid(rt) && get_attnum(rt, "scrub_action") != InvalidAttrNumber;
-}
-
-/*
- * gdpr_scrub_action_of
- *		The scrub action of registered table relid (palloc'd).  Connects to
- *		SPI itself.
- */
-char *
-gdpr_scrub_action_of(Oid relid)
-{
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *result = "anonymise";
-
-	if (!action_column_present())
-		return pstrdup(result);
-	gdpr_spi_connect();
-	(void) gdpr_owner_execute(NULL,
-							  "SELECT scrub_action FROM gdpr.registered_table WHERE rel = $1",
-							  1, types, values, NULL, true, 0);
-	if (SPI_processed > 0)
-		result = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc, 1));
-	gdpr_spi_finish();
-	return result;
-}
-
-/*
  * referencing_tables
  *		The tables (other than relid) with a foreign key to relid, as an
  *		OID List in the caller's context.  A partition is named by the root
@@ -156,7 +115,7 @@ tables_with_action(List *tables, const char *action)
 	ListCell   *lc;
 
 	foreach(lc, tables)
-		if (strcmp(gdpr_scrub_action_of(lfirst_oid(lc)), action) == 0)
+		if (strcmp(gdpr_catalog_scrub_action(lfirst_oid(lc)), action) == 0)
 			result = lappend_oid(result, lfirst_oid(lc));
 	return result;
 }
@@ -170,9 +129,6 @@ tables_with_action(List *tables, const char *action)
 void
 gdpr_scrub_set(Oid relid, const char *action)
 {
-	Oid			types[2] = {REGCLASSOID, TEXTOID};
-	Datum		values[2];
-
 	gdpr_check_table(relid, false);
 	(void) gdpr_registered_table(relid);
 	if (strcmp(action, "anonymise") != 0 && strcmp(action, "delete") != 0 &&
@@ -187,13 +143,7 @@ gdpr_scrub_set(Oid relid, const char *action)
 														 "truncate"),
 									  relid));
 
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(action);
-	gdpr_spi_connect();
-	(void) gdpr_owner_execute(NULL,
-							  "UPDATE gdpr.registered_table SET scrub_action = $2 WHERE rel = $1",
-							  2, types, values, NULL, false, 0);
-	gdpr_spi_finish();
+	gdpr_catalog_set_scrub_action(relid, action);
 }
 
 /*

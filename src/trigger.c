@@ -25,6 +25,10 @@
  * at each use, and run as the child table's owner, as the foreign key's
  * action is.
  *
+ * The rules themselves are declared by rules.c and stored by catalog.c;
+ * this file only adds and removes the triggers they need and carries them
+ * out.
+ *
  * Copyright (c) 2026, gdpr developers
  *
  * IDENTIFICATION
@@ -69,8 +73,6 @@ PG_FUNCTION_INFO_V1(gdpr_log_delete);
 PG_FUNCTION_INFO_V1(gdpr_log_truncate);
 PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise_trigger);
 PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise_rows);
-PG_FUNCTION_INFO_V1(gdpr_on_delete_anonymise);
-PG_FUNCTION_INFO_V1(gdpr_drop_on_delete_anonymise);
 
 /* one ON DELETE ANONYMISE rule as seen from a referenced relation */
 typedef struct OdaRule
@@ -475,42 +477,14 @@ load_rules(void *entry, Oid relid)
 {
 	List	   *targets = list_make1_oid(relid);
 	List	   *result = NIL;
-	Oid			types[1] = {OIDARRAYOID};
-	Datum		values[1];
-	Datum	   *elems;
-	int			n = 0;
 	ListCell   *lc;
-	uint64		nrules;
-	List	   *found = NIL;
+	List	   *found;
 
 	if (get_rel_relispartition(relid))
 		targets = list_concat(targets, get_partition_ancestors(relid));
-	elems = palloc(sizeof(Datum) * list_length(targets));
 	foreach(lc, targets)
-	{
 		gdpr_cache_depend(entry, lfirst_oid(lc));
-		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	}
-	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-
-	(void) gdpr_owner_execute(NULL, "SELECT r.rel::pg_catalog.oid, c.oid "
-							  "FROM gdpr.constraint_rule r "
-							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
-							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
-							  "WHERE r.rule = 'anonymise' AND c.confrelid = ANY ($1) "
-							  "AND c.confdeltype IN ('n', 'd') "
-							  "ORDER BY r.rel, r.constraint_name",
-							  1, types, values, NULL, false, 0);
-	nrules = SPI_processed;
-	for (uint64 i = 0; i < nrules; i++)
-	{
-		bool		isnull;
-		Oid		   *pair = palloc(sizeof(Oid) * 2);
-
-		pair[0] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		pair[1] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		found = lappend(found, pair);
-	}
+	found = gdpr_catalog_oda_rules(targets);
 	foreach(lc, found)
 	{
 		Oid		   *pair = lfirst(lc);
@@ -867,63 +841,16 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/*
- * referenced_table
- *		The table a foreign key references.
- */
-static Oid
-referenced_table(Oid conoid)
-{
-	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	Oid			result;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for constraint %u", conoid);
-	result = ((Form_pg_constraint) GETSTRUCT(tup))->confrelid;
-	ReleaseSysCache(tup);
-	return result;
-}
 
 /*
- * gdpr_trigger_add_oda
- *		Add an ON DELETE ANONYMISE rule for foreign key conname of relid (the
- *		referencing table) and make sure the referenced table has the
- *		trigger.
- *
- * Refused, with a hint: an unregistered table, a constraint that is not a
- * foreign key of relid, and a foreign key whose action would not keep the
- * anonymised rows (CASCADE deletes them, RESTRICT / NO ACTION refuse the
- * delete).
+ * gdpr_trigger_ensure_oda
+ *		Give parent, a table referenced by an ON DELETE ANONYMISE rule's
+ *		foreign key, the trigger that carries the rules out: per row, or
+ *		per statement with a transition table (see oda_per_row()).
  */
 void
-gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
+gdpr_trigger_ensure_oda(Oid parent)
 {
-	Oid			conoid;
-	HeapTuple	tup;
-	char		action;
-	Oid			parent;
-
-	gdpr_check_table(relid, false);
-	(void) gdpr_registered_table(relid);
-	conoid = gdpr_catalog_foreign_key(relid, conname);
-	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for constraint %u", conoid);
-	action = ((Form_pg_constraint) GETSTRUCT(tup))->confdeltype;
-	parent = ((Form_pg_constraint) GETSTRUCT(tup))->confrelid;
-	ReleaseSysCache(tup);
-
-	if (action != FKCONSTR_ACTION_SETNULL && action != FKCONSTR_ACTION_SETDEFAULT)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("foreign key \"%s\" of relation \"%s\" has ON DELETE %s",
-						conname, get_rel_name(relid),
-						action == FKCONSTR_ACTION_CASCADE ? "CASCADE" :
-						action == FKCONSTR_ACTION_RESTRICT ? "RESTRICT" : "NO ACTION"),
-				 errdetail("ON DELETE ANONYMISE keeps the referencing rows, anonymised, and lets the constraint clear the reference."),
-				 errhint("Declare the foreign key with ON DELETE SET NULL or ON DELETE SET DEFAULT.")));
-
-	gdpr_catalog_add_rule(relid, conname, "anonymise", declared);
 	if (oda_per_row(parent))
 	{
 		if (!has_own_trigger(parent, GDPR_ODA_TRIGGER, true))
@@ -941,62 +868,17 @@ gdpr_trigger_add_oda(Oid relid, const char *conname, bool declared)
 }
 
 /*
- * gdpr_trigger_drop_oda
- *		Remove an ON DELETE ANONYMISE rule, and the referenced table's
- *		trigger when no rule needs it any more.
+ * gdpr_trigger_remove_oda
+ *		Remove the ON DELETE ANONYMISE triggers from parent once no rule
+ *		needs them.
  */
 void
-gdpr_trigger_drop_oda(Oid relid, const char *conname, bool missing_ok)
+gdpr_trigger_remove_oda(Oid parent)
 {
-	Oid			conoid = get_relation_constraint_oid(relid, conname, true);
-	Oid			parent;
-	uint64		remaining;
-	Oid			types[1] = {OIDOID};
-	Datum		values[1];
-
-	gdpr_catalog_drop_rule(relid, conname, "anonymise", missing_ok);
-	if (!OidIsValid(conoid))
-		return;
-	parent = referenced_table(conoid);
-
-	values[0] = ObjectIdGetDatum(parent);
-	gdpr_spi_connect();
-	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.constraint_rule r "
-							  "JOIN pg_catalog.pg_constraint c ON c.conrelid = r.rel "
-							  "AND c.conname = r.constraint_name AND c.contype = 'f' "
-							  "WHERE r.rule = 'anonymise' AND c.confrelid = $1",
-							  1, types, values, NULL, false, 0);
-	remaining = SPI_processed;
-	gdpr_spi_finish();
-	if (remaining == 0)
+	if (!gdpr_catalog_has_oda_rules(parent))
 	{
 		drop_trigger(parent, GDPR_ODA_TRIGGER);
 		drop_trigger(parent, GDPR_ODA_SET_TRIGGER);
 	}
 	CacheInvalidateRelcacheByRelid(parent);
-}
-
-/*
- * gdpr_on_delete_anonymise
- *		gdpr.on_delete_anonymise(rel, constraint_name)
- */
-Datum
-gdpr_on_delete_anonymise(PG_FUNCTION_ARGS)
-{
-	gdpr_trigger_add_oda(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), false);
-	PG_RETURN_VOID();
-}
-
-/*
- * gdpr_drop_on_delete_anonymise
- *		gdpr.drop_on_delete_anonymise(rel, constraint_name)
- */
-Datum
-gdpr_drop_on_delete_anonymise(PG_FUNCTION_ARGS)
-{
-	Oid			relid = PG_GETARG_OID(0);
-
-	gdpr_check_table(relid, false);
-	gdpr_trigger_drop_oda(relid, NameStr(*PG_GETARG_NAME(1)), false);
-	PG_RETURN_VOID();
 }

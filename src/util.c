@@ -282,3 +282,18 @@ gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types)
 	gdpr_plan_done(level);
 	return plan;
 }
+
+/*
+ * gdpr_string_in_list
+ *		Whether s is one of the C strings of list.
+ */
+bool
+gdpr_string_in_list(List *list, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strcmp((char *) lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
