@@ -499,6 +499,23 @@ gdpr_catalog_present(void)
 }
 
 /*
+ * write_for_table
+ *		Run one registry statement whose only parameter is relid, and tell
+ *		the caches.
+ */
+static void
+write_for_table(const char *sql, Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	gdpr_spi_connect();
+	catalog_spi(sql, 1, types, values, NULL, false);
+	gdpr_spi_finish();
+	invalidate(relid);
+}
+
+/*
  * gdpr_catalog_insert_table
  *		Add relid to the registry with the default options.  The caller has
  *		validated everything.
@@ -506,14 +523,7 @@ gdpr_catalog_present(void)
 void
 gdpr_catalog_insert_table(Oid relid)
 {
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	gdpr_spi_connect();
-	catalog_spi("INSERT INTO gdpr.registered_table (rel) VALUES ($1)",
-				1, types, values, NULL, false);
-	gdpr_spi_finish();
-	invalidate(relid);
+	write_for_table("INSERT INTO gdpr.registered_table (rel) VALUES ($1)", relid);
 }
 
 /*
@@ -524,15 +534,8 @@ gdpr_catalog_insert_table(Oid relid)
 void
 gdpr_catalog_mark_declared(Oid relid)
 {
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	gdpr_spi_connect();
-	catalog_spi("UPDATE gdpr.registered_table SET declared = true "
-				"WHERE rel = $1 AND NOT declared",
-				1, types, values, NULL, false);
-	gdpr_spi_finish();
-	invalidate(relid);
+	write_for_table("UPDATE gdpr.registered_table SET declared = true "
+					"WHERE rel = $1 AND NOT declared", relid);
 }
 
 /*
@@ -542,15 +545,9 @@ gdpr_catalog_mark_declared(Oid relid)
 void
 gdpr_catalog_forget_table(Oid relid)
 {
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	gdpr_spi_connect();
-	catalog_spi("DELETE FROM gdpr.constraint_rule WHERE rel = $1", 1, types, values, NULL, false);
-	catalog_spi("DELETE FROM gdpr.registered_field WHERE rel = $1", 1, types, values, NULL, false);
-	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
-	gdpr_spi_finish();
-	invalidate(relid);
+	write_for_table("DELETE FROM gdpr.constraint_rule WHERE rel = $1", relid);
+	write_for_table("DELETE FROM gdpr.registered_field WHERE rel = $1", relid);
+	write_for_table("DELETE FROM gdpr.registered_table WHERE rel = $1", relid);
 }
 
 /*
