@@ -194,11 +194,12 @@ gdpr_catalog_get_table(Oid relid)
 }
 
 /*
- * not_registered_error
- *		The error for a table that is not registered with gdpr.
+ * gdpr_not_registered_error
+ *		The one error for a table that is not registered with gdpr; hint
+ *		replaces the default hint when not NULL.
  */
-pg_noreturn static void
-not_registered_error(Oid relid)
+pg_noreturn void
+gdpr_not_registered_error(Oid relid, const char *hint)
 {
 	char	   *relname = get_rel_name(relid);
 
@@ -209,7 +210,7 @@ not_registered_error(Oid relid)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("relation \"%s\" is not registered with gdpr", relname),
-			 errhint("Register it with gdpr.register().")));
+			 errhint("%s", hint ? hint : "Register it with gdpr.register().")));
 }
 
 /*
@@ -223,7 +224,7 @@ gdpr_registered_table(Oid relid)
 	GdprTable  *table = gdpr_catalog_get_table(relid);
 
 	if (table == NULL)
-		not_registered_error(relid);
+		gdpr_not_registered_error(relid, NULL);
 	return table;
 }
 

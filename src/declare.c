@@ -1401,11 +1401,8 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 				step();
 				(void) gdpr_rules_foreign_key(target->relid, target->name);
 				if (gdpr_catalog_get_table(target->relid) == NULL)
-					ereport(ERROR,
-							errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							errmsg("relation \"%s\" is not registered with gdpr",
-								   target->relname),
-							errhint("Register it with gdpr.register(), or declare one of its columns."));
+					gdpr_not_registered_error(target->relid,
+											  "Register it with gdpr.register(), or declare one of its columns.");
 
 				step();
 				had = gdpr_catalog_has_rule(target->relid, target->name, "anonymise");

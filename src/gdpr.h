@@ -213,6 +213,7 @@ typedef struct GdprDroppedRule
 
 extern GdprTable *gdpr_catalog_get_table(Oid relid);
 extern GdprTable *gdpr_registered_table(Oid relid);
+pg_noreturn extern void gdpr_not_registered_error(Oid relid, const char *hint);
 extern List *gdpr_catalog_registered_tables(void);
 extern bool gdpr_catalog_present(void);
 extern bool gdpr_catalog_column_exported(GdprTable *table, GdprKey *key,
