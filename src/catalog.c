@@ -501,6 +501,7 @@ gdpr_catalog_register_table(Oid relid, List *fields, List *search_fields,
 			upsert_field(relid, lfirst(lc), false, NULL, NULL, true, false);
 
 	gdpr_trigger_attach(relid);
+	gdpr_classify_on_register(relid, validated);
 	invalidate(relid);
 }
 
@@ -555,6 +556,7 @@ gdpr_catalog_unregister_table(Oid relid)
 	catalog_spi("DELETE FROM gdpr.registered_table WHERE rel = $1", 1, types, values, NULL, false);
 	gdpr_spi_finish();
 	gdpr_retention_forget(relid);
+	gdpr_classify_on_unregister(relid);
 
 	gdpr_trigger_detach(relid);
 	invalidate(relid);
