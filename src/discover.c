@@ -233,6 +233,7 @@ static const NameEntry name_dictionary[] = {
 	{"national_id", "nif"}, {"national_id", "nie"}, {"national_id", "dni"},
 	{"national_id", "nir"}, {"national_id", "insee"},
 	{"national_id", "numero securite sociale"}, {"national_id", "securite sociale"},
+	{"national_id", "numéro de sécurité sociale"}, {"national_id", "sécurité sociale"},
 	{"national_id", "codice fiscale"}, {"national_id", "codicefiscale"},
 	{"national_id", "bsn"}, {"national_id", "burgerservicenummer"},
 	{"national_id", "pesel"}, {"national_id", "personnummer"}, {"national_id", "cpr"},
@@ -406,18 +407,25 @@ match_name(DiscColumn *col, bool person_table)
 
 	if (n == 0 || col->typid == BOOLOID)
 		return;
-	/* a final token saying it is about the value, not the value */
 	for (const NameEntry *e = name_dictionary; e->kind != NULL; e++)
 	{
 		int			last = match_entry(e->entry, tokens, n);
+		size_t		len;
 
 		if (last < 0)
 			continue;
+		/* a final token saying it is about the value, not the value */
 		if (last < n - 1 && in_list(not_the_value, tokens[n - 1]))
 			continue;
-		if (strlen(e->entry) > best)
+		/* the longest entry wins; "e mail" is no longer than "email" */
+		len = strlen(e->entry);
+
+		for (const char *c = e->entry; *c; c++)
+			if (*c == ' ')
+				len--;
+		if (len > best)
 		{
-			best = strlen(e->entry);
+			best = len;
 			col->name_kind = e->kind;
 			col->name_entry = e->entry;
 		}
@@ -671,12 +679,14 @@ looks_like_date(const char *s)
 		 (groups[0] <= 2 && groups[1] <= 2 && (groups[2] == 2 || groups[2] == 4)));
 }
 
+static bool is_ipv4(const char *s);
+
 /*
  * is_phone
  *		Whether s is a phone number: an optional +, then digits with
  *		blanks, dashes, dots, slashes and brackets between them, 7 to 15
  *		digits, starting and ending with a digit (or a bracket first); not a
- *		date.
+ *		date, not an IPv4 address.
  */
 static bool
 is_phone(const char *s)
@@ -698,7 +708,7 @@ is_phone(const char *s)
 		else if (strchr(" -./()", *p) == NULL)
 			return false;
 	}
-	return digits >= 7 && digits <= 15 && !looks_like_date(s);
+	return digits >= 7 && digits <= 15 && !looks_like_date(s) && !is_ipv4(s);
 }
 
 /*
@@ -1199,7 +1209,7 @@ birth_cutoff(void)
 	MemoryContext caller = CurrentMemoryContext;
 
 	gdpr_spi_connect();
-	if (SPI_execute("SELECT pg_catalog.to_char(pg_catalog.current_date "
+	if (SPI_execute("SELECT pg_catalog.to_char(CURRENT_DATE "
 					"OPERATOR(pg_catalog.-) interval '16 years', 'YYYY-MM-DD')",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute failed");
