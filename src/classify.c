@@ -95,6 +95,35 @@ classify_spi(const char *sql, int nargs, Oid *types, Datum *values, bool read_on
 }
 
 /*
+ * classification_present
+ *		Whether the classification tables exist: not while the extension
+ *		is at version 1.0 (the library is 1.1's) or being dropped.  Without
+ *		them, register and declarations classify nothing and the gate is
+ *		off.
+ */
+static bool
+classification_present(void)
+{
+	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("not_pii_column", nsp));
+}
+
+/*
+ * require_classification
+ *		The error for ignoring a table while the extension is at 1.0.
+ */
+static void
+require_classification(void)
+{
+	if (!classification_present())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("classification needs version 1.1 of the gdpr extension"),
+				 errhint("Run ALTER EXTENSION gdpr UPDATE.")));
+}
+
+/*
  * check_column
  *		Error unless attname is a live user column of relid.
  */
@@ -121,6 +150,8 @@ gdpr_classify_on_register(Oid relid, List *fields)
 	Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
 	Datum		values[2];
 
+	if (!classification_present())
+		return;
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = gdpr_list_to_text_array(fields);
 	gdpr_spi_connect();
@@ -151,6 +182,8 @@ gdpr_classify_on_unregister(Oid relid)
 	Oid			types[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
+	if (!classification_present())
+		return;
 	(void) classify_spi("DELETE FROM gdpr.not_pii_column WHERE rel = $1",
 						1, types, values, false);
 }
@@ -168,6 +201,8 @@ gdpr_classify_set_not_pii(Oid relid, const char *attname, bool declared)
 	Datum		values[3];
 
 	check_column(relid, attname);
+	if (!classification_present())
+		return;
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(attname));
 	values[2] = BoolGetDatum(declared);
@@ -188,6 +223,8 @@ gdpr_classify_forget_declared(Oid relid, const char *attname)
 	Oid			types[2] = {REGCLASSOID, NAMEOID};
 	Datum		values[2];
 
+	if (!classification_present())
+		return;
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(attname));
 	(void) classify_spi("DELETE FROM gdpr.not_pii_column "
@@ -207,6 +244,7 @@ gdpr_classify_ignore(Oid relid, bool declared)
 	Oid			types[2] = {REGCLASSOID, BOOLOID};
 	Datum		values[2];
 
+	require_classification();
 	if (gdpr_catalog_get_table(relid) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -233,6 +271,8 @@ gdpr_classify_unignore(Oid relid)
 	Oid			types[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
+	if (!classification_present())
+		return;
 	(void) classify_spi("DELETE FROM gdpr.ignored_table WHERE rel = $1",
 						1, types, values, false);
 }
@@ -245,9 +285,7 @@ gdpr_classify_unignore(Oid relid)
 void
 gdpr_classify_sql_drop(void)
 {
-	Oid			nsp = get_namespace_oid(GDPR_SCHEMA_NAME, true);
-
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("not_pii_column", nsp)))
+	if (!classification_present())
 		return;
 	(void) gdpr_owner_execute(NULL,
 							  "WITH d AS (SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()), "
@@ -278,6 +316,8 @@ gdpr_classify_column_renamed(Oid relid, const char *oldname, const char *newname
 	int			n = 0;
 	ListCell   *lc;
 
+	if (!classification_present())
+		return;
 	foreach(lc, rels)
 		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true,
@@ -301,7 +341,8 @@ gdpr_classify_column_added(Oid relid, AttrNumber attnum)
 	AddedColumn *added;
 	MemoryContext old;
 
-	if (gdpr_unclassified == GDPR_UNCLASSIFIED_OFF || IsBinaryUpgrade)
+	if (gdpr_unclassified == GDPR_UNCLASSIFIED_OFF || IsBinaryUpgrade ||
+		!classification_present())
 		return;
 	if (gdpr_catalog_get_table(relid) == NULL)
 		return;
@@ -371,7 +412,7 @@ check_added_columns(void)
 
 	/* an error here aborts the transaction: do not come back */
 	added_columns = NIL;
-	if (gdpr_unclassified == GDPR_UNCLASSIFIED_OFF)
+	if (gdpr_unclassified == GDPR_UNCLASSIFIED_OFF || !classification_present())
 		return;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
