@@ -50,6 +50,9 @@ SELECT rel, column_name, status, kind, evidence, hits, sampled
 -- PII columns and ignored tables are not looked at; not_pii ones are
 SELECT gdpr.register('dc_kunde', ARRAY['vorname', 'e_mail']);
 SELECT gdpr.ignore('dc_cliente');
+-- a city next to a street address and postcode that are already PII
+SELECT gdpr.set_anonymiser('dc_kunde', 'strasse', 'null');
+SELECT gdpr.set_anonymiser('dc_kunde', 'plz', 'null');
 SELECT rel, column_name, status, kind FROM gdpr.discover(0)
  WHERE rel::text IN ('dc_kunde', 'dc_cliente') ORDER BY rel::text, column_name;
 

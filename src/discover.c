@@ -113,6 +113,7 @@ typedef struct DiscColumn
 	char	   *attname;
 	AttrNumber	attnum;
 	char	   *status;			/* its coverage status */
+	bool		pii;			/* already PII: context only */
 	Oid			typid;			/* base type */
 	const char *name_kind;		/* by name, or NULL */
 	const char *name_entry;		/* the dictionary entry it matched */
@@ -1066,8 +1067,9 @@ sample_table_safely(DiscTable *t, List *sampled, int sample, const char *cutoff,
 /*
  * load_columns
  *		The tables and columns to look at: every column of coverage that
- *		is not pii (ignored tables have none that are not "ignored"), in
- *		order of table name and column number.  Read as the extension's
+ *		is not ignored, in order of table name and column number.  PII
+ *		columns are only context (a street address makes a city column
+ *		suspect); they are neither sampled nor reported.  Read as the extension's
  *		owner (the names are in the catalogs anyway).
  */
 static List *
@@ -1086,7 +1088,7 @@ load_columns(void)
 							  "AND a.attname = c.column_name "
 							  "JOIN pg_catalog.pg_class k ON k.oid = c.rel "
 							  "JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace "
-							  "WHERE c.status IN ('unclassified', 'not_pii') "
+							  "WHERE c.status IN ('unclassified', 'not_pii', 'pii') "
 							  "ORDER BY n.nspname, k.relname, a.attnum",
 							  0, NULL, NULL, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -1107,6 +1109,7 @@ load_columns(void)
 		col->attnum = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 		col->attname = pstrdup(SPI_getvalue(tup, desc, 3));
 		col->status = pstrdup(SPI_getvalue(tup, desc, 4));
+		col->pii = strcmp(col->status, "pii") == 0;
 		col->typid = getBaseType(DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull)));
 		t->columns = lappend(t->columns, col);
 		MemoryContextSwitchTo(old);
@@ -1270,6 +1273,8 @@ gdpr_discover(PG_FUNCTION_ARGS)
 			if (col->name_kind != NULL && !col->weak &&
 				(strcmp(col->name_kind, "address") == 0 || strcmp(col->name_kind, "postcode") == 0))
 				address_nearby = true;
+			if (col->pii)
+				continue;
 			col->how = sample_how(col->typid);
 			col->readable = schema_usable &&
 				(pg_class_aclcheck(t->relid, userid, ACL_SELECT) == ACLCHECK_OK ||
@@ -1286,7 +1291,8 @@ gdpr_discover(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 
 		foreach(lc, t->columns)
-			emit(rsinfo, t, lfirst(lc), rows, address_nearby);
+			if (!((DiscColumn *) lfirst(lc))->pii)
+				emit(rsinfo, t, lfirst(lc), rows, address_nearby);
 		MemoryContextReset(tablecxt);
 	}
 	PG_RETURN_VOID();
