@@ -63,7 +63,8 @@ registry_present(void)
  * gdpr_ddl_command_end
  *		ddl_command_end event trigger for CREATE TABLE and ALTER TABLE:
  *		give partitions created in, or attached to, registered tables the
- *		TRUNCATE-capture trigger.
+ *		TRUNCATE-capture trigger; note columns added to registered tables
+ *		for the commit-time gate, and keep renamed columns classified.
  */
 Datum
 gdpr_ddl_command_end(PG_FUNCTION_ARGS)
@@ -100,11 +101,12 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
 		/*
-		 * Only new partitions: CREATE TABLE ... PARTITION OF reports the
-		 * partition, ALTER TABLE ... ATTACH PARTITION the parent (the
-		 * partition is in the subcommand).  Other ALTER TABLEs are left
-		 * alone: a restore adds primary keys with ALTER TABLE and then
-		 * creates the dumped triggers itself.
+		 * Triggers for new partitions only: CREATE TABLE ... PARTITION OF
+		 * reports the partition, ALTER TABLE ... ATTACH PARTITION the parent
+		 * (the partition is in the subcommand).  Other ALTER TABLEs get no
+		 * triggers: a restore adds primary keys with ALTER TABLE and then
+		 * creates the dumped triggers itself.  Added and renamed columns go
+		 * to classify.c.
 		 */
 		if (strcmp(tag, "CREATE TABLE") == 0 && get_rel_relispartition(relid))
 			tables = lappend_oid(tables, relid);
