@@ -340,6 +340,7 @@ gdpr_classify_column_added(Oid relid, AttrNumber attnum)
 {
 	AddedColumn *added;
 	MemoryContext old;
+	ListCell   *lc;
 
 	if (gdpr_unclassified == GDPR_UNCLASSIFIED_OFF || IsBinaryUpgrade ||
 		!classification_present())
@@ -350,6 +351,13 @@ gdpr_classify_column_added(Oid relid, AttrNumber attnum)
 	{
 		RegisterXactCallback(classify_xact_callback, NULL);
 		callback_registered = true;
+	}
+	/* once (a savepoint rolled back hands the same number out again) */
+	foreach(lc, added_columns)
+	{
+		added = lfirst(lc);
+		if (added->relid == relid && added->attnum == attnum)
+			return;
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	added = palloc(sizeof(AddedColumn));
