@@ -1196,7 +1196,8 @@ emit(ReturnSetInfo *rsinfo, DiscTable *t, DiscColumn *col, int rows, bool addres
 	else
 	{
 		values[5] = Int32GetDatum(best >= 0 ? col->hits[best] : 0);
-		values[6] = Int32GetDatum(Max(rows, 0));
+		/* rows read, for a column whose values were looked at */
+		values[6] = Int32GetDatum(col->how != SAMPLE_NONE ? Max(rows, 0) : 0);
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
