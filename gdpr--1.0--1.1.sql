@@ -148,3 +148,115 @@ CREATE FUNCTION gdpr.anonymise_db(confirm text)
 COMMENT ON FUNCTION gdpr.anonymise_db(text)
     IS 'scrub every registered table: anonymise, delete, truncate or keep its rows';
 REVOKE ALL ON FUNCTION gdpr.anonymise_db(text) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Classification, discovery and the coverage gate (see src/classify.c and
+-- src/discover.c)
+------------------------------------------------------------------------------
+
+-- columns classified as holding no personal data.  A column is "pii" when
+-- gdpr.registered_field says so, "not_pii" when it has a row here, and
+-- "unclassified" otherwise; a PII row wins over a row here.  Rows made by a
+-- declaration ({"pii": false}) are dumped too: the declaration waits for
+-- the table's primary key, which a restore adds after the data, and then
+-- applies idempotently on top.
+CREATE TABLE gdpr.not_pii_column (
+    rel             regclass    NOT NULL,
+    column_name     name        NOT NULL,
+    declared        boolean     NOT NULL DEFAULT false, -- by a label or comment
+    PRIMARY KEY (rel, column_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('gdpr.not_pii_column', '');
+REVOKE ALL ON gdpr.not_pii_column FROM PUBLIC;
+
+-- tables declared to hold no personal data at all.  A declared row ("ignore":
+-- true in a table's label or comment) is not dumped: a restore creates the
+-- table's comment or label before it loads any data, and the declaration
+-- applies at once (it needs no primary key).
+CREATE TABLE gdpr.ignored_table (
+    rel             regclass    PRIMARY KEY,
+    declared        boolean     NOT NULL DEFAULT false  -- by a label or comment
+);
+SELECT pg_catalog.pg_extension_config_dump('gdpr.ignored_table', 'WHERE NOT declared');
+REVOKE ALL ON gdpr.ignored_table FROM PUBLIC;
+
+-- The update from 1.0 classifies the columns of the tables registered then
+-- as 1.0 implies: a registered_field row says whether a column is PII; the
+-- other columns (and search-only fields) hold no personal data.
+INSERT INTO gdpr.not_pii_column (rel, column_name)
+SELECT t.rel, a.attname
+  FROM gdpr.registered_table t
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) t.rel
+   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+ WHERE NOT EXISTS (SELECT 1 FROM gdpr.registered_field f
+                    WHERE f.rel OPERATOR(pg_catalog.=) t.rel
+                      AND f.column_name OPERATOR(pg_catalog.=) a.attname
+                      AND f.pii);
+
+CREATE FUNCTION gdpr.set_not_pii(rel regclass, columns text[]) RETURNS void
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_set_not_pii';
+COMMENT ON FUNCTION gdpr.set_not_pii(regclass, text[])
+    IS 'classify columns of a table as holding no personal data';
+REVOKE ALL ON FUNCTION gdpr.set_not_pii(regclass, text[]) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.ignore(rel regclass) RETURNS void
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_ignore';
+COMMENT ON FUNCTION gdpr.ignore(regclass)
+    IS 'classify a whole table as holding no personal data';
+REVOKE ALL ON FUNCTION gdpr.ignore(regclass) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.unignore(rel regclass) RETURNS void
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_unignore';
+COMMENT ON FUNCTION gdpr.unignore(regclass)
+    IS 'undo gdpr.ignore(): the table''s columns are classified one by one again';
+REVOKE ALL ON FUNCTION gdpr.unignore(regclass) FROM PUBLIC;
+
+-- every column of every user table: ordinary and partitioned tables (not
+-- partitions: their columns are their parent's), outside the system
+-- schemas, temporary schemas, the gdpr schema and extensions' own tables
+CREATE VIEW gdpr.coverage AS
+SELECT c.oid::pg_catalog.regclass AS rel,
+       a.attname AS column_name,
+       CASE WHEN i.rel IS NOT NULL THEN 'ignored'
+            WHEN f.pii THEN 'pii'
+            WHEN n.rel IS NOT NULL THEN 'not_pii'
+            ELSE 'unclassified' END AS status,
+       CASE WHEN i.rel IS NULL AND f.pii THEN f.method END AS method
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+  LEFT JOIN gdpr.ignored_table i ON i.rel OPERATOR(pg_catalog.=) c.oid
+  LEFT JOIN gdpr.registered_field f
+    ON f.rel OPERATOR(pg_catalog.=) c.oid AND f.column_name OPERATOR(pg_catalog.=) a.attname
+  LEFT JOIN gdpr.not_pii_column n
+    ON n.rel OPERATOR(pg_catalog.=) c.oid AND n.column_name OPERATOR(pg_catalog.=) a.attname
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'gdpr')
+   AND s.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) c.oid
+                      AND d.deptype OPERATOR(pg_catalog.=) 'e');
+COMMENT ON VIEW gdpr.coverage
+    IS 'every column of every user table: pii, not_pii, ignored or unclassified';
+REVOKE ALL ON gdpr.coverage FROM PUBLIC;
+
+CREATE FUNCTION gdpr.discover(sample integer DEFAULT 1000)
+    RETURNS TABLE (rel regclass, column_name name, status text, kind text,
+                   evidence text, hits integer, sampled integer)
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_discover';
+COMMENT ON FUNCTION gdpr.discover(integer)
+    IS 'columns not classified as PII that look like personal data, by name and by a sample of values';
+REVOKE ALL ON FUNCTION gdpr.discover(integer) FROM PUBLIC;

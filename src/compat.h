@@ -88,6 +88,30 @@
 #endif
 
 /*
+ * Whether a role may use a schema (utils/acl.h).  16 replaced
+ * pg_namespace_aclcheck() by object_aclcheck().
+ */
+#if PG_VERSION_NUM >= 160000
+#define gdpr_schema_usable(nspid, roleid) \
+	(object_aclcheck(NamespaceRelationId, (nspid), (roleid), ACL_USAGE) == ACLCHECK_OK)
+#else
+#define gdpr_schema_usable(nspid, roleid) \
+	(pg_namespace_aclcheck((nspid), (roleid), ACL_USAGE) == ACLCHECK_OK)
+#endif
+
+/*
+ * Whether an ALTER TABLE subcommand adds a column (nodes/parsenodes.h).
+ * 15 turns AT_AddColumn into AT_AddColumnRecurse when it recurses to
+ * inheritors; 16 removed that subtype.
+ */
+#if PG_VERSION_NUM >= 160000
+#define gdpr_at_adds_column(subtype) ((subtype) == AT_AddColumn)
+#else
+#define gdpr_at_adds_column(subtype) \
+	((subtype) == AT_AddColumn || (subtype) == AT_AddColumnRecurse)
+#endif
+
+/*
  * A function that does not return: 18 replaced pg_attribute_noreturn() by
  * pg_noreturn, which (being C11's _Noreturn there) must open the
  * declaration: "pg_noreturn static void name(...)".

@@ -9,6 +9,9 @@
  * - A registered table that is dropped leaves the registry, with its rules,
  *   markers and retention policy, so that no dangling OID stays behind; a
  *   retention policy goes with its column too.
+ * - Classification (classify.c): a column added to a registered table is
+ *   checked at commit (the gate), a renamed column keeps its
+ *   classification, a dropped column or table leaves it.
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -35,16 +38,27 @@
 PG_FUNCTION_INFO_V1(gdpr_ddl_command_end);
 PG_FUNCTION_INFO_V1(gdpr_sql_drop);
 
+/* a column renamed by ALTER TABLE ... RENAME COLUMN */
+typedef struct RenamedColumn
+{
+	Oid			relid;
+	char	   *oldname;
+	char	   *newname;
+} RenamedColumn;
+
 /*
  * gdpr_ddl_command_end
  *		ddl_command_end event trigger for CREATE TABLE and ALTER TABLE:
  *		give partitions created in, or attached to, registered tables the
- *		TRUNCATE-capture trigger.
+ *		TRUNCATE-capture trigger; note columns added to registered tables
+ *		for the commit-time gate, and keep renamed columns classified.
  */
 Datum
 gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 {
 	List	   *tables = NIL;
+	List	   *added = NIL;	/* ObjectAddress *: columns added */
+	List	   *renamed = NIL;	/* RenamedColumn * */
 	ListCell   *lc;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -59,7 +73,8 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 	gdpr_spi_connect();
 	if (SPI_execute("SELECT command_tag, objid, command "
 					"FROM pg_catalog.pg_event_trigger_ddl_commands() "
-					"WHERE object_type OPERATOR(pg_catalog.=) 'table'", true, 0) != SPI_OK_SELECT)
+					"WHERE object_type OPERATOR(pg_catalog.=) ANY ('{table,table column}')",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -73,11 +88,12 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
 		/*
-		 * Only new partitions: CREATE TABLE ... PARTITION OF reports the
-		 * partition, ALTER TABLE ... ATTACH PARTITION the parent (the
-		 * partition is in the subcommand).  Other ALTER TABLEs are left
-		 * alone: a restore adds primary keys with ALTER TABLE and then
-		 * creates the dumped triggers itself.
+		 * Triggers for new partitions only: CREATE TABLE ... PARTITION OF
+		 * reports the partition, ALTER TABLE ... ATTACH PARTITION the parent
+		 * (the partition is in the subcommand).  Other ALTER TABLEs get no
+		 * triggers: a restore adds primary keys with ALTER TABLE and then
+		 * creates the dumped triggers itself.  Added and renamed columns go
+		 * to classify.c.
 		 */
 		if (strcmp(tag, "CREATE TABLE") == 0 && get_rel_relispartition(relid))
 			tables = lappend_oid(tables, relid);
@@ -90,6 +106,15 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 				CollectedATSubcmd *sub = lfirst(sc);
 				AlterTableCmd *atc = (AlterTableCmd *) sub->parsetree;
 
+				/* the classification gate: a column added (classify.c) */
+				if (IsA(atc, AlterTableCmd) && gdpr_at_adds_column(atc->subtype) &&
+					OidIsValid(sub->address.objectId) && sub->address.objectSubId > 0)
+				{
+					ObjectAddress *address = palloc(sizeof(ObjectAddress));
+
+					*address = sub->address;
+					added = lappend(added, address);
+				}
 				if (IsA(atc, AlterTableCmd) && atc->subtype == AT_AttachPartition)
 				{
 					PartitionCmd *pc = (PartitionCmd *) atc->def;
@@ -100,12 +125,37 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 				}
 			}
 		}
+		else if (strcmp(tag, "ALTER TABLE") == 0 && !isnull && cmd->type == SCT_Simple &&
+				 IsA(cmd->parsetree, RenameStmt) &&
+				 ((RenameStmt *) cmd->parsetree)->renameType == OBJECT_COLUMN)
+		{
+			/* a renamed column keeps its classification (classify.c) */
+			RenameStmt *rs = (RenameStmt *) cmd->parsetree;
+			RenamedColumn *rc = palloc(sizeof(RenamedColumn));
+
+			rc->relid = relid;
+			rc->oldname = pstrdup(rs->subname);
+			rc->newname = pstrdup(rs->newname);
+			renamed = lappend(renamed, rc);
+		}
 		MemoryContextSwitchTo(old);
 	}
 	gdpr_spi_finish();
 
 	foreach(lc, tables)
 		gdpr_trigger_attach_partition(lfirst_oid(lc));
+	foreach(lc, added)
+	{
+		ObjectAddress *address = lfirst(lc);
+
+		gdpr_classify_column_added(address->objectId, address->objectSubId);
+	}
+	foreach(lc, renamed)
+	{
+		RenamedColumn *rc = lfirst(lc);
+
+		gdpr_classify_column_renamed(rc->relid, rc->oldname, rc->newname);
+	}
 	PG_RETURN_NULL();
 }
 
@@ -147,6 +197,7 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 	gdpr_events_forget_dropped();
 	gdpr_spi_connect();
 	gdpr_retention_sql_drop();
+	gdpr_classify_sql_drop();
 	gdpr_spi_finish();
 	PG_RETURN_NULL();
 }

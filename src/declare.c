@@ -49,6 +49,11 @@
  * - A table's declaration is the whole of the table's options: keys left
  *   out take their defaults ("can_anonymise": true, every column exported,
  *   nothing excluded, no retention policy, "scrub": "anonymise").
+ *   {"ignore": true} (alone) says the table holds no personal data: it is
+ *   not registered but ignored (classify.c), at once, primary key or not.
+ *
+ * - A column declared not PII ({} or {"pii": false}) is classified not_pii;
+ *   removing its declaration removes that classification too.
  *
  * - A constraint's declaration is the whole of that foreign key's rules:
  *   {"on_delete": "anonymise"} without "export" removes an export-follow
@@ -184,6 +189,7 @@ typedef struct TableDecl
 	Interval   *retention_keep;
 	char	   *retention_action;
 	char	   *scrub_action;	/* what a scrub does with the table */
+	bool		ignore;			/* "ignore": true: holds no personal data */
 } TableDecl;
 
 /* a constraint's declaration, checked */
@@ -1028,10 +1034,17 @@ check_table_decl(Decl *decl)
 							 psprintf("Key \"scrub\" takes \"anonymise\", \"delete\", \"truncate\" or \"keep\", not \"%s\"",
 									  td->scrub_action), NULL);
 		}
+		else if (strcmp(m->key, "ignore") == 0)
+			td->ignore = member_bool(decl, m);
 		else
 			unknown_key(decl, m, "\"can_anonymise\", \"export_fields\", \"export_exclude\", "
-						"\"retention\" and \"scrub\"");
+						"\"retention\", \"scrub\" and \"ignore\"");
 	}
+	/* an ignored table is not registered: it has no other options */
+	for (int i = 0; td->ignore && i < decl->nmembers; i++)
+		if (strcmp(decl->members[i].key, "ignore") != 0)
+			member_error(decl, &decl->members[i],
+						 "Key \"ignore\": true excludes the other table keys", NULL);
 	return td;
 }
 
@@ -1328,6 +1341,13 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 	ErrorContextCallback errcallback;
 	int			nestlevel;
 
+	/* an ignored table needs no primary key: it is never registered */
+	if (target->kind == DECL_TABLE && ((TableDecl *) checked)->ignore)
+	{
+		gdpr_classify_ignore(target->relid, true);
+		return;
+	}
+
 	/*
 	 * pg_dump creates a table, its comments and labels first and adds the
 	 * primary key only after the data: a declaration on a table without a
@@ -1363,6 +1383,8 @@ apply_declaration(const DeclTarget *target, void *checked, void *prev)
 									   cd->pii ? cd->method : NULL,
 									   cd->pii ? cd->argument : NULL,
 									   cd->search, true);
+				if (!cd->pii)
+					gdpr_classify_set_not_pii(target->relid, target->name, true);
 				step();
 				if (cd->has_export)
 					gdpr_register_set_export(target->relid, target->name, cd->export);
@@ -1439,8 +1461,16 @@ static void
 remove_declaration(const DeclTarget *target, void *prev)
 {
 	ErrorContextCallback errcallback;
-	int			nestlevel = pin_search_path();
+	int			nestlevel;
 
+	/* an ignored table was never registered */
+	if (target->kind == DECL_TABLE && prev != NULL && ((TableDecl *) prev)->ignore)
+	{
+		gdpr_classify_unignore(target->relid);
+		return;
+	}
+
+	nestlevel = pin_search_path();
 	begin_steps();
 	step();
 	if (gdpr_catalog_get_table(target->relid) == NULL)
@@ -1462,6 +1492,7 @@ remove_declaration(const DeclTarget *target, void *prev)
 				ColumnDecl *pd = (ColumnDecl *) prev;
 
 				gdpr_catalog_remove_field(target->relid, target->name);
+				gdpr_classify_forget_declared(target->relid, target->name);
 				step();
 				if (pd != NULL && pd->has_export)
 					gdpr_register_set_export(target->relid, target->name, true);

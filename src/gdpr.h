@@ -59,6 +59,15 @@ extern int	gdpr_ship_batch_size;	/* events per remote transaction */
 extern int	gdpr_retry_max_interval;	/* ms, ceiling of the back-off */
 extern int	gdpr_anonymise_batch_size;	/* rows per batch of anonymise_db */
 
+/* gdpr.unclassified: what a commit leaving an added column unclassified does */
+typedef enum GdprUnclassified
+{
+	GDPR_UNCLASSIFIED_OFF,
+	GDPR_UNCLASSIFIED_WARNING,
+	GDPR_UNCLASSIFIED_ERROR
+} GdprUnclassified;
+extern int	gdpr_unclassified;
+
 /* said instead of libpq's message when gdpr.log_conninfo does not parse */
 #define GDPR_CONNINFO_UNPARSABLE \
 	"gdpr.log_conninfo is not a valid connection string (libpq's message is not shown, since it may quote part of a password)"
@@ -340,6 +349,21 @@ extern void gdpr_retention_sql_drop(void);
  */
 extern void gdpr_scrub_set(Oid relid, const char *action);
 extern List *gdpr_scrub_order(List *tables);
+
+/* ------------------------------------------------------------------------
+ * classify.c: classification of every column, and the coverage gate
+ * ------------------------------------------------------------------------
+ */
+extern void gdpr_classify_on_register(Oid relid, List *fields);
+extern void gdpr_classify_on_unregister(Oid relid);
+extern void gdpr_classify_set_not_pii(Oid relid, const char *attname, bool declared);
+extern void gdpr_classify_forget_declared(Oid relid, const char *attname);
+extern void gdpr_classify_ignore(Oid relid, bool declared);
+extern void gdpr_classify_unignore(Oid relid);
+extern void gdpr_classify_sql_drop(void);
+extern void gdpr_classify_column_renamed(Oid relid, const char *oldname,
+										 const char *newname);
+extern void gdpr_classify_column_added(Oid relid, AttrNumber attnum);
 
 /* ------------------------------------------------------------------------
  * events.c: the outbox

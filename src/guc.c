@@ -66,6 +66,15 @@ int			gdpr_ship_interval = 1000;
 int			gdpr_ship_batch_size = 5000;
 int			gdpr_retry_max_interval = 60000;
 int			gdpr_anonymise_batch_size = 100000;
+int			gdpr_unclassified = GDPR_UNCLASSIFIED_WARNING;
+
+/* the values of gdpr.unclassified */
+static const struct config_enum_entry unclassified_options[] = {
+	{"off", GDPR_UNCLASSIFIED_OFF, false},
+	{"warning", GDPR_UNCLASSIFIED_WARNING, false},
+	{"error", GDPR_UNCLASSIFIED_ERROR, false},
+	{NULL, 0, false}
+};
 
 /* what non-superusers see instead of a secret */
 #define GDPR_MASK				"********"
@@ -160,6 +169,16 @@ gdpr_define_gucs(void)
 							 NULL,
 							 &gdpr_allow_anonymise_db,
 							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("gdpr.unclassified",
+							 "What a commit does that leaves a column added to a registered table unclassified.",
+							 "off: nothing; warning: a WARNING naming it; error: the commit fails.",
+							 &gdpr_unclassified,
+							 GDPR_UNCLASSIFIED_WARNING,
+							 unclassified_options,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

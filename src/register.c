@@ -35,6 +35,7 @@
 PG_FUNCTION_INFO_V1(gdpr_register);
 PG_FUNCTION_INFO_V1(gdpr_unregister);
 PG_FUNCTION_INFO_V1(gdpr_set_anonymiser);
+PG_FUNCTION_INFO_V1(gdpr_set_not_pii);
 
 /*
  * check_columns_exist
@@ -144,6 +145,7 @@ register_table(Oid relid, List *fields, List *search_fields,
 			gdpr_catalog_upsert_field(relid, lfirst(lc), false, NULL, NULL, true, false);
 
 	gdpr_trigger_attach(relid);
+	gdpr_classify_on_register(relid, validated);
 }
 
 /*
@@ -180,6 +182,7 @@ gdpr_register_drop(Oid relid)
 		gdpr_rules_drop_oda(relid, lfirst(lc), true);
 	gdpr_catalog_forget_table(relid);
 	gdpr_retention_forget(relid);
+	gdpr_classify_on_unregister(relid);
 	gdpr_trigger_detach(relid);
 }
 
@@ -399,5 +402,63 @@ gdpr_set_anonymiser(PG_FUNCTION_ARGS)
 						   text_to_cstring(PG_GETARG_TEXT_PP(2)),
 						   PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
 						   field != NULL && field->search, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * gdpr_set_not_pii
+ *		gdpr.set_not_pii(rel, columns): classify columns as holding no
+ *		personal data.  Allowed on unregistered tables too (coverage covers
+ *		every table).  A column registered as PII stops being PII (the latest
+ *		statement wins); it stays a search field if it was one.
+ */
+Datum
+gdpr_set_not_pii(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	List	   *columns;
+	ListCell   *lc;
+	GdprTable  *table;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation and columns must not be null")));
+	relid = PG_GETARG_OID(0);
+	gdpr_check_table(relid, false);
+	columns = gdpr_text_array_to_list(PG_GETARG_ARRAYTYPE_P(1), "columns");
+
+	/* every name first, so that nothing is written when one is wrong */
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+
+		check_columns_exist(rel, columns);
+		table_close(rel, AccessShareLock);
+	}
+
+	table = gdpr_catalog_get_table(relid);
+	foreach(lc, columns)
+	{
+		char	   *attname = lfirst(lc);
+		ListCell   *fc;
+
+		if (table != NULL)
+		{
+			foreach(fc, table->fields)
+			{
+				GdprField  *field = lfirst(fc);
+
+				if (field->pii && strcmp(field->attname, attname) == 0)
+				{
+					gdpr_register_set_field(relid, attname, false, NULL, NULL,
+										   field->search, false);
+					break;
+				}
+			}
+			/* set_field invalidates the entry: look it up again */
+			table = gdpr_catalog_get_table(relid);
+		}
+		gdpr_classify_set_not_pii(relid, attname, false);
+	}
 	PG_RETURN_VOID();
 }
