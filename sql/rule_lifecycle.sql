@@ -49,5 +49,31 @@ ALTER TABLE rl_comment DROP COLUMN email;
 SELECT column_name FROM gdpr.registered_field WHERE rel = 'rl_comment'::regclass ORDER BY 1;
 SELECT gdpr.anonymise('rl_comment', 30);
 
+CREATE TABLE rl_renamed (id int PRIMARY KEY, nick text, seen_at timestamptz);
+-- a renamed PII column stays registered under its new name, with its
+-- method, its export exclusion and its retention policy
+ALTER TABLE rl_comment ADD COLUMN email text, ADD COLUMN posted_at timestamptz;
+SELECT gdpr.set_anonymiser('rl_comment', 'email', 'email');
+SELECT gdpr.set_not_pii('rl_comment', ARRAY['posted_at']);
+SELECT gdpr.register('rl_renamed', ARRAY['nick'], export_exclude => ARRAY['nick']);
+SELECT gdpr.set_retention('rl_renamed', 'seen_at', interval '1 day');
+ALTER TABLE rl_comment RENAME COLUMN email TO e_mail;
+ALTER TABLE rl_renamed RENAME COLUMN nick TO nickname;
+ALTER TABLE rl_renamed RENAME COLUMN seen_at TO last_seen;
+SELECT rel, column_name, method FROM gdpr.registered_columns
+ WHERE rel IN ('rl_comment'::regclass, 'rl_renamed'::regclass) AND pii ORDER BY 1, 2;
+SELECT export_exclude FROM gdpr.registered_table WHERE rel = 'rl_renamed'::regclass;
+SELECT column_name FROM gdpr.retention_policy WHERE rel = 'rl_renamed'::regclass;
+SELECT rel, column_name, status FROM gdpr.coverage
+ WHERE rel IN ('rl_comment'::regclass, 'rl_renamed'::regclass) ORDER BY 1, 2;
+INSERT INTO rl_renamed VALUES (1, 'zed', now() - interval '2 days');
+SELECT * FROM gdpr.apply_retention('rl_renamed');
+SELECT id, nickname FROM rl_renamed;
+INSERT INTO rl_comment (id, author_id, body, e_mail) VALUES (40, NULL, 'hello', 'zed@example.org');
+SELECT gdpr.anonymise('rl_comment', 40);
+SELECT id, body, e_mail FROM rl_comment WHERE id = 40;
+ALTER TABLE rl_comment DROP COLUMN e_mail, DROP COLUMN posted_at;
+DROP TABLE rl_renamed;
+
 DROP TABLE rl_comment, rl_person;
 SELECT count(*) AS registry_left FROM gdpr.constraint_rule WHERE constraint_name = 'rl_comment_author_fk';

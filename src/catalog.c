@@ -735,3 +735,39 @@ gdpr_catalog_forget_dropped(void)
 	gdpr_spi_finish();
 	return result;
 }
+
+/*
+ * gdpr_catalog_rename_column
+ *		In the ddl_command_end event trigger: column oldname of relid (and
+ *		of its inheritors, renamed with it) is now newname; its
+ *		registration and its place in the export lists follow it.
+ */
+void
+gdpr_catalog_rename_column(Oid relid, const char *oldname, const char *newname)
+{
+	Oid			types[3] = {OIDARRAYOID, NAMEOID, NAMEOID};
+	Datum		values[3];
+	ArrayType  *rels = DatumGetArrayTypeP(gdpr_inheritors_array(relid));
+	Datum	   *oids;
+	int			n;
+
+	deconstruct_array(rels, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &oids, NULL, &n);
+	values[0] = PointerGetDatum(rels);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(oldname));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(newname));
+	gdpr_spi_connect();
+	catalog_spi("UPDATE gdpr.registered_field SET column_name = $3 "
+				"WHERE rel::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+				"AND column_name OPERATOR(pg_catalog.=) $2",
+				3, types, values, NULL, false);
+	catalog_spi("UPDATE gdpr.registered_table SET "
+				"export_fields = pg_catalog.array_replace(export_fields, $2::pg_catalog.text, $3::pg_catalog.text), "
+				"export_exclude = pg_catalog.array_replace(export_exclude, $2::pg_catalog.text, $3::pg_catalog.text) "
+				"WHERE rel::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+				"AND ($2::pg_catalog.text OPERATOR(pg_catalog.=) ANY (export_fields) "
+				"     OR $2::pg_catalog.text OPERATOR(pg_catalog.=) ANY (export_exclude))",
+				3, types, values, NULL, false);
+	gdpr_spi_finish();
+	for (int i = 0; i < n; i++)
+		invalidate(DatumGetObjectId(oids[i]));
+}

@@ -310,17 +310,10 @@ gdpr_classify_column_renamed(Oid relid, const char *oldname, const char *newname
 {
 	Oid			types[3] = {OIDARRAYOID, NAMEOID, NAMEOID};
 	Datum		values[3];
-	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
-	Datum	   *oids = palloc(sizeof(Datum) * list_length(rels));
-	int			n = 0;
-	ListCell   *lc;
 
 	if (!classification_present())
 		return;
-	foreach(lc, rels)
-		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true,
-												TYPALIGN_INT));
+	values[0] = gdpr_inheritors_array(relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(oldname));
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(newname));
 	(void) classify_spi("UPDATE gdpr.not_pii_column SET column_name = $3 "

@@ -154,6 +154,8 @@ gdpr_ddl_command_end(PG_FUNCTION_ARGS)
 	{
 		RenamedColumn *rc = lfirst(lc);
 
+		gdpr_catalog_rename_column(rc->relid, rc->oldname, rc->newname);
+		gdpr_retention_rename_column(rc->relid, rc->oldname, rc->newname);
 		gdpr_classify_column_renamed(rc->relid, rc->oldname, rc->newname);
 	}
 	PG_RETURN_NULL();

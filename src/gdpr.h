@@ -94,6 +94,7 @@ extern char *gdpr_relation_from(Oid relid);
 extern Oid	gdpr_check_table(Oid relid, bool for_write);
 extern List *gdpr_text_array_to_list(ArrayType *arr, const char *what);
 extern bool gdpr_string_in_list(List *list, const char *s);
+extern Datum gdpr_inheritors_array(Oid relid);
 extern Datum gdpr_list_to_text_array(List *strings);
 extern void gdpr_util_init(void);
 extern SPIPlanPtr gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types);
@@ -237,6 +238,7 @@ extern void gdpr_catalog_upsert_field(Oid relid, const char *attname, bool pii,
 extern void gdpr_catalog_remove_field(Oid relid, const char *attname);
 extern void gdpr_catalog_forget_table(Oid relid);
 extern List *gdpr_catalog_forget_dropped(void);
+extern void gdpr_catalog_rename_column(Oid relid, const char *oldname, const char *newname);
 extern List *gdpr_catalog_constraint_rules(Oid relid, const char *rule);
 extern bool gdpr_catalog_has_rule(Oid relid, const char *conname, const char *rule);
 extern void gdpr_catalog_add_rule(Oid relid, const char *conname, const char *rule,
@@ -341,6 +343,8 @@ extern void gdpr_retention_set(Oid relid, const char *column, Interval *keep,
 							   const char *action, bool declared);
 extern void gdpr_retention_drop(Oid relid, bool missing_ok);
 extern void gdpr_retention_forget(Oid relid);
+extern void gdpr_retention_rename_column(Oid relid, const char *oldname,
+										 const char *newname);
 extern void gdpr_retention_sql_drop(void);
 
 /* ------------------------------------------------------------------------

@@ -561,3 +561,26 @@ gdpr_retention_sql_drop(void)
 							  "        AND g.column_name OPERATOR(pg_catalog.=) d.address_names[3])",
 							  0, NULL, NULL, NULL, false, 0);
 }
+
+/*
+ * gdpr_retention_rename_column
+ *		In the ddl_command_end event trigger: a policy whose column was
+ *		renamed follows it.
+ */
+void
+gdpr_retention_rename_column(Oid relid, const char *oldname, const char *newname)
+{
+	Oid			types[3] = {REGCLASSOID, NAMEOID, NAMEOID};
+	Datum		values[3];
+
+	if (!policy_table_present())
+		return;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(oldname));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(newname));
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL, "UPDATE gdpr.retention_policy SET column_name = $3 "
+							  "WHERE rel = $1 AND column_name OPERATOR(pg_catalog.=) $2",
+							  3, types, values, NULL, false, 0);
+	gdpr_spi_finish();
+}

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_inherits.h"
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -296,4 +298,22 @@ gdpr_string_in_list(List *list, const char *s)
 		if (strcmp((char *) lfirst(lc), s) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * gdpr_inheritors_array
+ *		relid and all its inheritors (partitions included) as an oid[]
+ *		Datum.
+ */
+Datum
+gdpr_inheritors_array(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	Datum	   *oids = palloc(sizeof(Datum) * list_length(rels));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, rels)
+		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	return PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }
