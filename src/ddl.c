@@ -183,6 +183,7 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 						 anonymise ? "gdpr.on_delete_anonymise()" : "gdpr.export_follow()")));
 	}
 	gdpr_retention_sql_drop();
+	gdpr_hold_sql_drop();
 	gdpr_spi_finish();
 	PG_RETURN_NULL();
 }
