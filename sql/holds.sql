@@ -149,6 +149,28 @@ SELECT id, body, gdpr.is_anonymised('h_comment', id) FROM h_comment WHERE id = 3
 SELECT * FROM gdpr.release_expired();
 SELECT count(*) AS deferred FROM gdpr.deferred_erasure;
 
+-- a partitioned table: the hold protects its row in whichever partition,
+-- and only the partition holding it refuses TRUNCATE
+CREATE TABLE h_part (id int PRIMARY KEY, name text) PARTITION BY RANGE (id);
+CREATE TABLE h_part_1 PARTITION OF h_part FOR VALUES FROM (1) TO (10);
+CREATE TABLE h_part_2 PARTITION OF h_part FOR VALUES FROM (10) TO (20);
+INSERT INTO h_part VALUES (1, 'one'), (11, 'eleven'), (12, 'twelve');
+SELECT gdpr.register('h_part', ARRAY['name']);
+SELECT gdpr.hold('h_part', '11', 'litigation') AS hp \gset
+DELETE FROM h_part WHERE id = 11;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+DELETE FROM h_part_2 WHERE id = 11;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+TRUNCATE h_part_2;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+TRUNCATE h_part_1;
+SELECT gdpr.anonymise_many('h_part', ARRAY['11', '12']);
+SELECT * FROM h_part ORDER BY id;
+SELECT * FROM gdpr.release(:hp);
+SELECT * FROM h_part ORDER BY id;
+DROP TABLE h_part;
+TRUNCATE gdpr.queue;
+
 -- privileges: EXECUTE is revoked from PUBLIC; a role needs SELECT on the
 -- table, and a row it cannot see is a missing row
 CREATE ROLE regress_hold_clerk;
