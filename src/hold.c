@@ -499,7 +499,7 @@ gdpr_hold_sql_drop(void)
 {
 	if (!holds_present())
 		return;
-	if (hold_query("SELECT h.id, h.key, d.objid FROM gdpr.legal_hold h"
+	if (hold_query("SELECT h.id, h.key, d.object_identity FROM gdpr.legal_hold h"
 				   " JOIN pg_catalog.pg_event_trigger_dropped_objects() d"
 				   "   ON d.object_type = 'table' AND d.objsubid = 0"
 				   "  AND h.rel::pg_catalog.oid = d.objid"
@@ -512,9 +512,11 @@ gdpr_hold_sql_drop(void)
 
 		ereport(ERROR,
 				(errcode(ERRCODE_RESTRICT_VIOLATION),
-				 errmsg("cannot drop a table with rows under legal hold: hold " INT64_FORMAT
-						" on key \"%s\"",
-						hold_id, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errmsg("cannot drop table %s: row with key \"%s\" is under legal hold " INT64_FORMAT,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						hold_id),
+				 errdetail("A row under an active legal hold may not be deleted."),
 				 errhint("Release the hold with gdpr.release(" INT64_FORMAT ") first.", hold_id)));
 	}
 	(void) hold_query("WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()"
