@@ -171,6 +171,30 @@ SELECT * FROM h_part ORDER BY id;
 DROP TABLE h_part;
 TRUNCATE gdpr.queue;
 
+-- a key whose text depends on DateStyle is matched by its canonical text
+-- whatever the session's DateStyle
+CREATE TABLE h_day (day date PRIMARY KEY, note text, at timestamptz);
+INSERT INTO h_day VALUES ('2020-01-31', 'a', now() - interval '1 year'),
+                         ('2020-02-29', 'b', now() - interval '1 year');
+SELECT gdpr.register('h_day', ARRAY['note']);
+SET DateStyle = 'SQL, DMY';
+SELECT gdpr.hold('h_day', '2020-02-29'::date, 'audit') AS hd \gset
+SELECT key FROM gdpr.holds WHERE id = :hd;
+SELECT gdpr.set_retention('h_day', 'at', interval '1 day', 'delete');
+SELECT * FROM gdpr.apply_retention('h_day');
+SELECT day, note FROM h_day;
+SET gdpr.allow_anonymise_db = on;
+SELECT gdpr.set_scrub_action('h_day', 'delete');
+BEGIN;
+SELECT rel, deleted FROM gdpr.anonymise_db(confirm => current_database()) WHERE rel = 'h_day'::regclass;
+SELECT day, note FROM h_day;
+ROLLBACK;
+RESET gdpr.allow_anonymise_db;
+RESET DateStyle;
+SELECT * FROM gdpr.release(:hd);
+DROP TABLE h_day;
+TRUNCATE gdpr.queue;
+
 -- privileges: EXECUTE is revoked from PUBLIC; a role needs SELECT on the
 -- table, and a row it cannot see is a missing row
 CREATE ROLE regress_hold_clerk;

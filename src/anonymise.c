@@ -859,11 +859,15 @@ static int64
 delete_all(Oid relid)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
+	/* rows under a legal hold are kept; held keys are matched by key text */
+	char	   *held = gdpr_hold_exclusion(relid, key, "t");
+	int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
+	int			rc;
 
-	/* rows under a legal hold are kept */
-	if (SPI_execute(psprintf("DELETE FROM %s AS t WHERE true%s", gdpr_relation_from(relid),
-							 gdpr_hold_exclusion(relid, key, "t")), false, 0) !=
-		SPI_OK_DELETE)
+	rc = SPI_execute(psprintf("DELETE FROM %s AS t WHERE true%s", gdpr_relation_from(relid),
+							  held), false, 0);
+	gdpr_key_unpin_format(level);
+	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "SPI_execute failed");
 	return (int64) SPI_processed;
 }
@@ -1160,13 +1164,15 @@ gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how)
 		if (how->delete)
 		{
 			int			rc;
+			/* rows under a legal hold are kept; held keys are matched by key text */
+			char	   *held = gdpr_hold_exclusion(relid, key, "t");
+			int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
 
-			/* rows under a legal hold are kept */
 			sql = psprintf("DELETE FROM %s AS t WHERE (%s) AND (%s)%s",
-						   gdpr_relation_from(relid), lower.data, upper.data,
-						   gdpr_hold_exclusion(relid, key, "t"));
+						   gdpr_relation_from(relid), lower.data, upper.data, held);
 			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
 									   params.nulls, false, 0);
+			gdpr_key_unpin_format(level);
 			if (rc != SPI_OK_DELETE)
 				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 			total += SPI_processed;
