@@ -189,6 +189,13 @@ BEGIN;
 SELECT rel, deleted FROM gdpr.anonymise_db(confirm => current_database()) WHERE rel = 'h_day'::regclass;
 SELECT day, note FROM h_day;
 ROLLBACK;
+-- the procedures, committing per batch, keep it too
+INSERT INTO h_day VALUES ('2020-03-01', 'c', now() - interval '1 year');
+CALL gdpr.apply_retention_batched();
+SELECT day, note FROM h_day ORDER BY day;
+INSERT INTO h_day VALUES ('2020-03-02', 'd', now());
+CALL gdpr.anonymise_db_batched(current_database());
+SELECT day, note FROM h_day ORDER BY day;
 RESET gdpr.allow_anonymise_db;
 RESET DateStyle;
 SELECT * FROM gdpr.release(:hd);
