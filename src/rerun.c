@@ -125,9 +125,10 @@ replayable_table(Oid relid)
  * parse), "skipped" (a table that is not registered, gdpr's or the
  * system's, or an anonymise event of a table that may not be anonymised),
  * "missing" (no such table or row), "already" (already anonymised),
- * "held" (the row is under a legal hold: the erasure is deferred to its
- * release), "applied".  *validated is set once the event has been found well-formed,
- * so that an error after it counts as "failed", not "invalid".
+ * "held" (the row is under a legal hold: the erasure is recorded as
+ * deferred, and its release carries it out, hold.c), "applied".
+ * *validated is set once the event has been found well-formed, so that an
+ * error after it counts as "failed", not "invalid".
  *
  * The caller must be allowed to DELETE (UPDATE) the table, as for a plain
  * statement; the change itself then runs as the table's owner, under a
