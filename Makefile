@@ -5,7 +5,7 @@ OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/cache.o src/identi
               src/catalog.o src/register.o src/rules.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
               src/shipper.o src/worker.o src/lineage.o src/rerun.o \
-              src/retention.o src/scrub.o src/classify.o src/discover.o
+              src/retention.o src/scrub.o src/classify.o src/discover.o src/hold.o src/hold_commands.o
 DATA        = gdpr--1.0.sql gdpr--1.0--1.1.sql
 PGFILEDESC  = "gdpr - GDPR data-protection tooling"
 
@@ -27,9 +27,10 @@ endif
 
 REGRESS     = install registry methods anonymise declare delete_trigger \
               on_delete export search log rerun anonymise_db security \
-              injection privileges rule_lifecycle retention scrub_actions config_dump coverage discover upgrade readme hardening secrets cache_memory cleanup
+              injection privileges rule_lifecycle retention scrub_actions config_dump coverage discover upgrade readme hardening secrets cache_memory holds cleanup
 REGRESS_OPTS   = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_regress
-ISOLATION      = delete_vs_update shared_children rerun_vs_rerun truncate_vs_writes
+ISOLATION      = delete_vs_update shared_children rerun_vs_rerun truncate_vs_writes \
+                 hold_vs_delete release_vs_anonymise
 ISOLATION_OPTS = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_iso
 TAP_TESTS   = 1
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out log

@@ -260,3 +260,90 @@ CREATE FUNCTION gdpr.discover(sample integer DEFAULT 1000)
 COMMENT ON FUNCTION gdpr.discover(integer)
     IS 'columns not classified as PII that look like personal data, by name and by a sample of values';
 REVOKE ALL ON FUNCTION gdpr.discover(integer) FROM PUBLIC;
+-- Legal holds: rows whose erasure must wait (src/hold.c)
+------------------------------------------------------------------------------
+
+-- one row per hold, kept after its release (released_at) as the record of
+-- who held what and why.  No foreign key to registered_table: gdpr removes
+-- a table's holds itself (sql_drop, unregister).
+CREATE TABLE gdpr.legal_hold (
+    id          bigserial   PRIMARY KEY,
+    rel         regclass    NOT NULL,
+    key         text        NOT NULL,
+    reason      text        NOT NULL CHECK (pg_catalog.btrim(reason) OPERATOR(pg_catalog.<>) ''),
+    held_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    held_by     name        NOT NULL,
+    until       timestamptz,
+    released_at timestamptz,
+    released_by name
+);
+CREATE INDEX legal_hold_unreleased ON gdpr.legal_hold (rel, key) WHERE released_at IS NULL;
+SELECT pg_catalog.pg_extension_config_dump('gdpr.legal_hold', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.legal_hold_id_seq', '');
+REVOKE ALL ON gdpr.legal_hold FROM PUBLIC;
+REVOKE ALL ON SEQUENCE gdpr.legal_hold_id_seq FROM PUBLIC;
+
+-- the erasures gdpr left undone because their row was held, carried out by
+-- gdpr.release() once no hold covers the row.  from_log: deferred by
+-- gdpr.rerun(), whose event is in the log already.
+CREATE TABLE gdpr.deferred_erasure (
+    rel         regclass    NOT NULL,
+    key         text        NOT NULL,
+    kind        text        NOT NULL CHECK (kind IN ('anonymise', 'delete')),
+    from_log    boolean     NOT NULL DEFAULT false,
+    deferred_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (rel, key, kind)
+);
+SELECT pg_catalog.pg_extension_config_dump('gdpr.deferred_erasure', '');
+REVOKE ALL ON gdpr.deferred_erasure FROM PUBLIC;
+
+CREATE FUNCTION gdpr.hold(rel regclass, key text, reason text, until timestamptz DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_hold';
+COMMENT ON FUNCTION gdpr.hold(regclass, text, text, timestamptz)
+    IS 'place a legal hold on one row: it is not erased until the hold is released or expires';
+REVOKE ALL ON FUNCTION gdpr.hold(regclass, text, text, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.hold(rel regclass, key anyelement, reason text, until timestamptz DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_hold';
+COMMENT ON FUNCTION gdpr.hold(regclass, anyelement, text, timestamptz)
+    IS 'place a legal hold on one row, the key given in its own type';
+REVOKE ALL ON FUNCTION gdpr.hold(regclass, anyelement, text, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.release(hold_id bigint)
+    RETURNS TABLE (rel regclass, key text, outcome text)
+    LANGUAGE C VOLATILE
+    -- no SET search_path: the deferred UPDATE and DELETE fire the table's
+    -- own triggers, which must see the caller's search_path; the SQL built
+    -- in C is fully qualified
+    AS 'MODULE_PATHNAME', 'gdpr_release';
+COMMENT ON FUNCTION gdpr.release(bigint)
+    IS 'end a legal hold and carry out the erasures deferred while it held its row';
+REVOKE ALL ON FUNCTION gdpr.release(bigint) FROM PUBLIC;
+
+CREATE FUNCTION gdpr.release_expired()
+    RETURNS TABLE (hold_id bigint, rel regclass, key text, outcome text)
+    LANGUAGE C VOLATILE
+    -- no SET search_path: as gdpr.release()
+    AS 'MODULE_PATHNAME', 'gdpr_release_expired';
+COMMENT ON FUNCTION gdpr.release_expired()
+    IS 'release every legal hold whose until has passed, carrying out what was deferred';
+REVOKE ALL ON FUNCTION gdpr.release_expired() FROM PUBLIC;
+
+CREATE VIEW gdpr.holds AS
+SELECT h.id, h.rel, h.key, h.reason, h.held_at, h.held_by, h.until,
+       (h.released_at IS NULL
+        AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS active,
+       EXISTS (SELECT 1 FROM gdpr.deferred_erasure d
+                WHERE d.rel OPERATOR(pg_catalog.=) h.rel
+                  AND d.key OPERATOR(pg_catalog.=) h.key) AS deferred,
+       h.released_at, h.released_by
+  FROM gdpr.legal_hold h;
+COMMENT ON VIEW gdpr.holds
+    IS 'every legal hold, whether it is active, and whether an erasure of its row is deferred';
+REVOKE ALL ON gdpr.holds FROM PUBLIC;

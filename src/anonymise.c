@@ -127,6 +127,8 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 		appendStringInfo(&buf, "SELECT %s FROM %s AS t%s%s WHERE (%s)",
 						 keyexpr, gdpr_relation_from(relid),
 						 from ? ", " : "", from ? from : "", where);
+	/* rows under a legal hold are left alone (nothing added without holds) */
+	appendStringInfoString(&buf, gdpr_hold_exclusion(relid, key, "t"));
 	if (skip_marked != GDPR_SKIP_NONE)
 		appendStringInfo(&buf,
 						 " AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
@@ -329,6 +331,7 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	Datum		values[INDEX_MAX_KEYS];
 	char	   *keytext;
 	bool		result = false;
+	int64		hold_id;
 
 	gdpr_check_table(relid, true);
 	table = gdpr_registered_table(relid);
@@ -336,6 +339,20 @@ gdpr_anonymise(PG_FUNCTION_ARGS)
 	keytext = gdpr_key_argument(fcinfo, 1, key, values);
 
 	gdpr_spi_connect();
+	hold_id = table->can_anonymise ? gdpr_hold_active(relid, keytext) : 0;
+	if (hold_id != 0)
+	{
+		/* a held row: the anonymisation waits for gdpr.release() */
+		if (!gdpr_row_exists(relid, key, values))
+			no_row_error(relid, keytext);
+		gdpr_hold_defer(relid, keytext, "anonymise", false);
+		ereport(NOTICE,
+				(errmsg("row with key \"%s\" of relation \"%s\" is under legal hold " INT64_FORMAT,
+						keytext, get_rel_name(relid), hold_id),
+				 errdetail("Its anonymisation is deferred until the hold is released.")));
+		gdpr_spi_finish();
+		PG_RETURN_BOOL(false);
+	}
 	if (table->can_anonymise)
 		result = gdpr_anonymise_row(relid, table, key, values, keytext, force, false);
 	if (!result && !gdpr_row_exists(relid, key, values))
@@ -534,6 +551,10 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 																 force ? GDPR_SKIP_NONE : GDPR_SKIP_PROBE,
 																 NULL),
 										&params, true, force, false);
+		/* held rows were left alone: their anonymisation is deferred */
+		if (table->can_anonymise)
+			(void) gdpr_hold_defer_matching(relid, key, from.len ? from.data : NULL,
+											where.data, &params, "anonymise", force, false);
 		if (skipped != NULL || !table->can_anonymise)
 			existing += count_matching(relid, key, &from, &where, &params);
 		gdpr_plan_done(level);
@@ -837,8 +858,16 @@ truncate_tables(List *truncated)
 static int64
 delete_all(Oid relid)
 {
-	if (SPI_execute(psprintf("DELETE FROM %s", gdpr_relation_from(relid)), false, 0) !=
-		SPI_OK_DELETE)
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	/* rows under a legal hold are kept; held keys are matched by key text */
+	char	   *held = gdpr_hold_exclusion(relid, key, "t");
+	int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
+	int			rc;
+
+	rc = SPI_execute(psprintf("DELETE FROM %s AS t WHERE true%s", gdpr_relation_from(relid),
+							  held), false, 0);
+	gdpr_key_unpin_format(level);
+	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "SPI_execute failed");
 	return (int64) SPI_processed;
 }
@@ -1135,11 +1164,15 @@ gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how)
 		if (how->delete)
 		{
 			int			rc;
+			/* rows under a legal hold are kept; held keys are matched by key text */
+			char	   *held = gdpr_hold_exclusion(relid, key, "t");
+			int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
 
-			sql = psprintf("DELETE FROM %s AS t WHERE (%s) AND (%s)",
-						   gdpr_relation_from(relid), lower.data, upper.data);
+			sql = psprintf("DELETE FROM %s AS t WHERE (%s) AND (%s)%s",
+						   gdpr_relation_from(relid), lower.data, upper.data, held);
 			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
 									   params.nulls, false, 0);
+			gdpr_key_unpin_format(level);
 			if (rc != SPI_OK_DELETE)
 				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 			total += SPI_processed;

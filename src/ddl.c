@@ -200,6 +200,7 @@ gdpr_sql_drop(PG_FUNCTION_ARGS)
 	gdpr_spi_connect();
 	gdpr_retention_sql_drop();
 	gdpr_classify_sql_drop();
+	gdpr_hold_sql_drop();
 	gdpr_spi_finish();
 	PG_RETURN_NULL();
 }

@@ -370,6 +370,27 @@ extern void gdpr_classify_column_renamed(Oid relid, const char *oldname,
 extern void gdpr_classify_column_added(Oid relid, AttrNumber attnum);
 
 /* ------------------------------------------------------------------------
+ * hold.c: legal holds
+ * ------------------------------------------------------------------------
+ */
+extern bool gdpr_hold_any(Oid relid);
+extern uint64 gdpr_hold_query(const char *sql, int nargs, Oid *types, Datum *values,
+							  bool read_only);
+extern void gdpr_hold_lock_for_change(Oid relid);
+extern int64 gdpr_hold_active_except(Oid relid, const char *keytext, int64 except_id);
+extern bool gdpr_hold_lock(Oid relid);
+extern int64 gdpr_hold_active(Oid relid, const char *keytext);
+extern char *gdpr_hold_exclusion(Oid relid, GdprKey *key, const char *alias);
+extern void gdpr_hold_defer(Oid relid, const char *keytext, const char *kind, bool from_log);
+extern int64 gdpr_hold_defer_matching(Oid relid, GdprKey *key, const char *from,
+									  const char *where, GdprParams *params,
+									  const char *kind, bool force, bool as_owner);
+extern void gdpr_hold_check_delete(Oid relid, const char *keytext);
+extern void gdpr_hold_check_truncate(Oid relid, Oid leaf);
+extern void gdpr_hold_sql_drop(void);
+extern void gdpr_hold_unregister(Oid relid);
+
+/* ------------------------------------------------------------------------
  * events.c: the outbox
  * ------------------------------------------------------------------------
  */

@@ -176,6 +176,7 @@ gdpr_register_drop(Oid relid)
 
 	gdpr_check_table(relid, false);
 	(void) gdpr_registered_table(relid);
+	gdpr_hold_unregister(relid);
 
 	rules = gdpr_catalog_constraint_rules(relid, "anonymise");
 	foreach(lc, rules)

@@ -125,8 +125,10 @@ replayable_table(Oid relid)
  * parse), "skipped" (a table that is not registered, gdpr's or the
  * system's, or an anonymise event of a table that may not be anonymised),
  * "missing" (no such table or row), "already" (already anonymised),
- * "applied".  *validated is set once the event has been found well-formed,
- * so that an error after it counts as "failed", not "invalid".
+ * "held" (the row is under a legal hold: the erasure is recorded as
+ * deferred, and its release carries it out, hold.c), "applied".
+ * *validated is set once the event has been found well-formed, so that an
+ * error after it counts as "failed", not "invalid".
  *
  * The caller must be allowed to DELETE (UPDATE) the table, as for a plain
  * statement; the change itself then runs as the table's owner, under a
@@ -185,6 +187,12 @@ apply_event(RerunEvent *ev, volatile bool *validated)
 	gdpr_become_table_owner(relid, &saved);
 	if (!gdpr_row_exists(relid, key, values))
 		outcome = "missing";
+	else if (gdpr_hold_active(relid, keytext) != 0)
+	{
+		/* a held row: gdpr.release() carries the erasure out (hold.c) */
+		gdpr_hold_defer(relid, keytext, is_delete ? "delete" : "anonymise", true);
+		outcome = "held";
+	}
 	else if (is_delete)
 	{
 		char	   *sql = psprintf("DELETE FROM %s AS t WHERE %s",

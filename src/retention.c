@@ -305,6 +305,23 @@ count_due(RetentionPolicy *p, Datum cutoff)
 }
 
 /*
+ * count_held
+ *		How many of the rows of p's table due before cutoff are under a
+ *		legal hold (left alone, hold.c).  The caller is connected to SPI.
+ */
+static int64
+count_held(RetentionPolicy *p, Datum cutoff)
+{
+	GdprKey    *key = gdpr_key_lookup(p->relid, false);
+	GdprParams	params;
+
+	memset(&params, 0, sizeof(params));
+	gdpr_params_add(&params, TIMESTAMPTZOID, cutoff, false);
+	return gdpr_hold_defer_matching(p->relid, key, NULL, due_clause(p, key), &params,
+									NULL, false, false);
+}
+
+/*
  * usable_table
  *		The registry entry of p's table when the policy can be applied now;
  *		NULL, with a WARNING saying why, when the table has since stopped
@@ -348,11 +365,17 @@ apply_policy(RetentionPolicy *p, GdprTable *table, Datum cutoff)
 	}
 	else
 	{
-		char	   *sql = psprintf("DELETE FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.<) $1",
+		/* rows under a legal hold are kept (hold.c), matched by key text */
+		GdprKey    *key = gdpr_key_lookup(p->relid, false);
+		char	   *held = gdpr_hold_exclusion(p->relid, key, "t");
+		int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
+		char	   *sql = psprintf("DELETE FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.<) $1%s",
 								   gdpr_relation_from(p->relid),
-								   quote_identifier(p->column));
+								   quote_identifier(p->column), held);
 		int			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
 											   params.nulls, false, 0);
+
+		gdpr_key_unpin_format(level);
 
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -453,9 +476,11 @@ gdpr_apply_retention(PG_FUNCTION_ARGS)
 		bool		nulls[5] = {false, false, false, false, false};
 		int64		due;
 		int64		done = 0;
+		int64		held;
 
 		gdpr_spi_connect();
 		due = count_due(p, cutoff);
+		held = count_held(p, cutoff);
 		if (!dry_run && table != NULL)
 			done = apply_policy(p, table, cutoff);
 		gdpr_spi_finish();
@@ -466,7 +491,7 @@ gdpr_apply_retention(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(p->delete ? "delete" : "anonymise");
 		values[2] = Int64GetDatum(due);
 		values[3] = Int64GetDatum(done);
-		values[4] = Int64GetDatum(0);	/* no legal holds yet */
+		values[4] = Int64GetDatum(held);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -84,6 +84,7 @@ typedef struct OdaRule
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS]; /* in the trigger's relation */
 	/* the statement: per row, or over the transition table (set-based) */
 	char	   *sql;
+	char	   *where;			/* its WHERE, about alias "t" (held rows' deferral) */
 	GdprParams	params;			/* per-row form: the key params, filled per row */
 } OdaRule;
 
@@ -463,6 +464,7 @@ build_rule(void *entry, Oid relid, Oid child, Oid conoid)
 	sql = gdpr_anonymise_statement(child, table, key, NULL, where.data, GDPR_SKIP_JOIN,
 								   clear.data);
 	rule->sql = MemoryContextStrdup(cxt, sql);
+	rule->where = MemoryContextStrdup(cxt, where.data);
 	return rule;
 }
 
@@ -535,6 +537,27 @@ rel_entry(Oid relid)
 }
 
 /*
+ * oda_entry
+ *		rel_entry for ON DELETE ANONYMISE: first takes ROW EXCLUSIVE on every
+ *		rule's child table, as an erasure path must before it asks about
+ *		legal holds (hold.c), then looks the entry up again, since taking a
+ *		lock may have brought the invalidation of a hold placed or released
+ *		meanwhile, which the rules' statements leave out.  The caller is
+ *		connected to SPI.
+ */
+static RelCacheEntry *
+oda_entry(Oid relid)
+{
+	RelCacheEntry *entry = rel_entry(relid);
+	ListCell   *lc;
+
+	foreach(lc, entry->rules)
+		if (((OdaRule *) lfirst(lc))->active)
+			(void) gdpr_hold_lock(((OdaRule *) lfirst(lc))->child);
+	return rel_entry(relid);
+}
+
+/*
  * check_trigger_call
  *		The trigger-protocol checks every gdpr trigger function makes, with
  *		core's messages.
@@ -561,6 +584,7 @@ gdpr_log_delete(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	RelCacheEntry *entry;
 	GdprKey    *key;
+	char	   *keytext;
 
 	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -576,9 +600,10 @@ gdpr_log_delete(PG_FUNCTION_ARGS)
 	if (OidIsValid(entry->registered))
 	{
 		key = gdpr_key_lookup(RelationGetRelid(rel), false);
-		gdpr_events_queue(entry->registered,
-						  gdpr_key_from_tuple(key, RelationGetDescr(rel),
-											  trigdata->tg_trigtuple));
+		keytext = gdpr_key_from_tuple(key, RelationGetDescr(rel), trigdata->tg_trigtuple);
+		/* a row under a legal hold may not go: the whole statement fails */
+		gdpr_hold_check_delete(entry->registered, keytext);
+		gdpr_events_queue(entry->registered, keytext);
 	}
 	return PointerGetDatum(NULL);
 }
@@ -609,6 +634,9 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 
 	gdpr_spi_connect();
 	entry = rel_entry(relid);
+	/* a table with rows under a legal hold may not be truncated */
+	if (OidIsValid(entry->registered))
+		gdpr_hold_check_truncate(entry->registered, relid);
 	if (OidIsValid(entry->registered) && gdpr_scrubbing)
 	{
 		/* a scrub logs nothing: its rows' markers just go */
@@ -686,7 +714,7 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 						"gdpr_on_delete_anonymise_trigger")));
 
 	gdpr_spi_connect();
-	entry = rel_entry(RelationGetRelid(rel));
+	entry = oda_entry(RelationGetRelid(rel));
 	foreach(lc, entry->rules)
 	{
 		OdaRule    *rule = lfirst(lc);
@@ -709,6 +737,8 @@ gdpr_on_delete_anonymise_trigger(PG_FUNCTION_ARGS)
 			continue;			/* nothing can reference a NULL */
 
 		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &params, true, false, true);
+		(void) gdpr_hold_defer_matching(rule->child, gdpr_key_lookup(rule->child, false),
+										NULL, rule->where, &params, "anonymise", false, true);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(oldtuple);
@@ -828,7 +858,7 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 	gdpr_spi_connect();
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	entry = rel_entry(RelationGetRelid(trigdata->tg_relation));
+	entry = oda_entry(RelationGetRelid(trigdata->tg_relation));
 	foreach(lc, entry->rules)
 	{
 		OdaRule    *rule = lfirst(lc);
@@ -836,6 +866,9 @@ gdpr_on_delete_anonymise_rows(PG_FUNCTION_ARGS)
 		if (!rule->active)
 			continue;
 		(void) gdpr_anonymise_run(rule->child, NULL, rule->sql, &rule->params, true, false, true);
+		(void) gdpr_hold_defer_matching(rule->child, gdpr_key_lookup(rule->child, false),
+										NULL, rule->where, &rule->params, "anonymise",
+										false, true);
 	}
 	gdpr_spi_finish();
 	return PointerGetDatum(NULL);
