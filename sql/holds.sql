@@ -237,6 +237,10 @@ ALTER TABLE h_person DISABLE ROW LEVEL SECURITY;
 -- its holds go with it
 DROP TABLE h_order, h_comment, h_person;
 \echo sqlstate :LAST_ERROR_SQLSTATE
+-- nor unregistered (nor un-declared): the registry keeps it while held
+SELECT gdpr.unregister('h_person');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT count(*) AS still_registered FROM gdpr.registered_table WHERE rel = 'h_person'::regclass;
 SELECT * FROM gdpr.release(:h6);
 DROP TABLE h_order, h_comment, h_person, h_unreg;
 SELECT count(*) AS holds, (SELECT count(*) FROM gdpr.deferred_erasure) AS deferred
