@@ -27,7 +27,7 @@ endif
 
 REGRESS     = install registry methods anonymise declare delete_trigger \
               on_delete export search log rerun anonymise_db security \
-              injection privileges rule_lifecycle retention scrub_actions config_dump coverage discover upgrade readme hardening secrets cache_memory holds cleanup
+              injection privileges rule_lifecycle retention scrub_actions config_dump coverage discover upgrade readme hardening secrets cache_memory holds marker_ranges cleanup
 REGRESS_OPTS   = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_regress
 ISOLATION      = delete_vs_update shared_children rerun_vs_rerun truncate_vs_writes \
                  hold_vs_delete release_vs_anonymise

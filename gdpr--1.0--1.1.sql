@@ -347,3 +347,25 @@ SELECT h.id, h.rel, h.key, h.reason, h.held_at, h.held_by, h.until,
 COMMENT ON VIEW gdpr.holds
     IS 'every legal hold, whether it is active, and whether an erasure of its row is deferred';
 REVOKE ALL ON gdpr.holds FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Marker ranges (see src/events.c)
+------------------------------------------------------------------------------
+
+-- A whole-table scrub marks the rows it anonymised as runs of consecutive
+-- values of an integer primary key, one row per run instead of one marker
+-- per row.  A row is anonymised when gdpr.marker has its key or a range
+-- here holds it; a deleted row is cut out of its range.  Readable like
+-- gdpr.marker.
+CREATE TABLE gdpr.marker_range (
+    rel             regclass    NOT NULL,
+    lo              bigint      NOT NULL,
+    hi              bigint      NOT NULL CHECK (hi OPERATOR(pg_catalog.>=) lo),
+    anonymised_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (rel, lo)
+);
+SELECT pg_catalog.pg_extension_config_dump('gdpr.marker_range', '');
+ALTER TABLE gdpr.marker_range ENABLE ROW LEVEL SECURITY;
+CREATE POLICY marker_range_readable ON gdpr.marker_range FOR SELECT TO PUBLIC
+    USING (pg_catalog.has_any_column_privilege(rel, 'SELECT'));
+GRANT SELECT ON gdpr.marker_range TO PUBLIC;

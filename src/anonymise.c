@@ -70,6 +70,11 @@ typedef struct OnePlanArgs
 /* Local state */
 static GdprCache *one_plans[2] = {NULL, NULL};	/* [force] */
 
+static char *build_statement(Oid relid, GdprTable *table, GdprKey *key,
+							 const char *from, const char *where,
+							 GdprSkipMarked skip_marked, const char *extra_set,
+							 const char *returning);
+
 /*
  * gdpr_anonymise_statement
  *		Build the statement that anonymises the rows of relid matching where.
@@ -95,6 +100,21 @@ char *
 gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 						 const char *from, const char *where,
 						 GdprSkipMarked skip_marked, const char *extra_set)
+{
+	return build_statement(relid, table, key, from, where, skip_marked, extra_set,
+						   gdpr_key_text_expr(key, "t"));
+}
+
+/*
+ * build_statement
+ *		gdpr_anonymise_statement, with what the UPDATE returns (returning,
+ *		SQL about alias "t"; a SELECT returns the key text).
+ */
+static char *
+build_statement(Oid relid, GdprTable *table, GdprKey *key,
+				const char *from, const char *where,
+				GdprSkipMarked skip_marked, const char *extra_set,
+				const char *returning)
 {
 	StringInfoData buf;
 	StringInfoData set;
@@ -130,14 +150,10 @@ gdpr_anonymise_statement(Oid relid, GdprTable *table, GdprKey *key,
 	/* rows under a legal hold are left alone (nothing added without holds) */
 	appendStringInfoString(&buf, gdpr_hold_exclusion(relid, key, "t"));
 	if (skip_marked != GDPR_SKIP_NONE)
-		appendStringInfo(&buf,
-						 " AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
-						 " WHERE m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
-						 " AND m.key OPERATOR(pg_catalog.=) %s%s)",
-						 relid, keyexpr,
-						 skip_marked == GDPR_SKIP_PROBE ? " OFFSET 0" : "");
+		appendStringInfoString(&buf, gdpr_events_unmarked(relid, key, "t",
+														  skip_marked == GDPR_SKIP_PROBE));
 	if (set.len > 0)
-		appendStringInfo(&buf, " RETURNING %s", keyexpr);
+		appendStringInfo(&buf, " RETURNING %s", returning);
 	return buf.data;
 }
 
@@ -261,8 +277,9 @@ build_one_plan(void *entry, const void *cachekey, void *arg)
 	if (!args->force)
 		where = psprintf("%s AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
 						 " WHERE m.key OPERATOR(pg_catalog.=) $%d"
-						 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))",
-						 where, key->nkeys + 1, relid);
+						 " AND m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass))%s",
+						 where, key->nkeys + 1, relid,
+						 gdpr_events_range_exclusion(relid, key, "$1"));
 	/* method constants are literals: no parameter points into memory */
 	sql = gdpr_anonymise_statement(relid, args->table, key, NULL, where, GDPR_SKIP_NONE,
 								   NULL);
@@ -657,6 +674,17 @@ gdpr_is_anonymised(PG_FUNCTION_ARGS)
 							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	result = SPI_processed > 0;
+	/* or in a range of a whole-table scrub (the key text is an integer) */
+	if (!result && gdpr_events_has_ranges(relid, key))
+	{
+		if (SPI_execute_with_args("SELECT 1 FROM (SELECT r.hi FROM gdpr.marker_range AS r"
+								  " WHERE r.rel = $1 AND r.lo <= $2::pg_catalog.int8"
+								  " ORDER BY r.lo DESC LIMIT 1) AS r"
+								  " WHERE r.hi >= $2::pg_catalog.int8",
+								  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed");
+		result = SPI_processed > 0;
+	}
 	gdpr_spi_finish();
 	PG_RETURN_BOOL(result);
 }
@@ -789,6 +817,67 @@ gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
 }
 
 /*
+ * anonymise_table_ranges
+ *		anonymise_table for a table with an integer key and no marker
+ *		ranges yet: one UPDATE, as the caller, whose changed keys come back
+ *		as runs of consecutive values (computed in the same statement, so
+ *		with its snapshot and row-level security), recorded as marker ranges
+ *		in batches: memory stays bounded, and a table whose keys have no
+ *		gaps gets one range instead of a marker per row.  Returns the rows
+ *		changed.  The caller is connected to SPI.
+ */
+static int64
+anonymise_table_ranges(Oid relid, GdprTable *table, GdprKey *key)
+{
+	char	   *update;
+	Portal		portal;
+	int64		total = 0;
+	int			batch = Max(gdpr_anonymise_batch_size, 1);
+
+	update = build_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN, NULL,
+							 psprintf("t.%s::pg_catalog.int8 AS k",
+									  quote_identifier(key->attnames[0])));
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("WITH u AS (%s) "
+												"SELECT pg_catalog.min(k), pg_catalog.max(k),"
+												" pg_catalog.count(*)"
+												" FROM (SELECT k, k - pg_catalog.row_number()"
+												"       OVER (ORDER BY k) AS g FROM u) AS s"
+												" GROUP BY g ORDER BY 1", update),
+									   0, NULL, NULL, NULL, false, 0);
+	SPI_cursor_fetch(portal, true, batch);
+	while (SPI_processed > 0)
+	{
+		uint64		n = SPI_processed;
+		Datum	   *lo = palloc(sizeof(Datum) * n);
+		Datum	   *hi = palloc(sizeof(Datum) * n);
+		ArrayType  *los;
+		ArrayType  *his;
+		bool		isnull;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+
+			lo[i] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+			hi[i] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			total += DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		}
+		los = construct_array(lo, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		his = construct_array(hi, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		gdpr_events_mark_ranges(relid, PointerGetDatum(los), PointerGetDatum(his));
+		pfree(los);
+		pfree(his);
+		pfree(lo);
+		pfree(hi);
+		SPI_freetuptable(SPI_tuptable);
+		SPI_cursor_fetch(portal, true, batch);
+	}
+	SPI_cursor_close(portal);
+	return total;
+}
+
+/*
  * anonymise_table
  *		Anonymise every not yet anonymised row of a registered table in one
  *		pass, marking them without queuing events.  Returns the rows changed.
@@ -797,7 +886,11 @@ static int64
 anonymise_table(Oid relid, GdprTable *table)
 {
 	GdprParams	params;
+	GdprKey    *key = gdpr_key_lookup(relid, false);
 
+	if (gdpr_events_range_key(key) && !gdpr_events_has_ranges(relid, key) &&
+		OidIsValid(get_relname_relid("marker_range", gdpr_schema_oid())))
+		return anonymise_table_ranges(relid, table, key);
 	memset(&params, 0, sizeof(params));
 	return gdpr_anonymise_where(relid, table, "true", &params, false);
 }

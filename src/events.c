@@ -24,6 +24,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 
 #include "gdpr.h"
 
@@ -60,6 +62,8 @@ static const char *const statements[] = {
 
 /* Local state: the plans, kept per backend */
 static GdprCache *plans = NULL;
+
+static void split_ranges(Oid relid, Datum keys);
 
 /*
  * build_plan
@@ -137,6 +141,8 @@ gdpr_events_queue_many(Oid relid, Datum keys)
 	values[2] = keys;
 	values[3] = BoolGetDatum(!gdpr_replaying && !gdpr_scrubbing);
 	run_as_owner(STMT_QUEUE_DELETES, values);
+	if (gdpr_events_has_ranges(relid, gdpr_key_lookup(relid, false)))
+		split_ranges(relid, keys);
 	gdpr_spi_finish();
 }
 
@@ -180,6 +186,9 @@ gdpr_events_forget_all(Oid relid)
 	gdpr_spi_connect();
 	(void) gdpr_owner_execute(NULL, "DELETE FROM gdpr.marker WHERE rel = $1",
 							  1, types, values, NULL, false, 0);
+	if (gdpr_events_has_ranges(relid, gdpr_key_lookup(relid, false)))
+		(void) gdpr_owner_execute(NULL, "DELETE FROM gdpr.marker_range WHERE rel = $1",
+								  1, types, values, NULL, false, 0);
 	gdpr_spi_finish();
 }
 
@@ -197,5 +206,192 @@ gdpr_events_forget_dropped(void)
 							  "(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 							  " WHERE object_type = 'table' AND objsubid = 0)",
 							  0, NULL, NULL, NULL, false, 0);
+	if (OidIsValid(get_relname_relid("marker_range", gdpr_schema_oid())))
+		(void) gdpr_owner_execute(NULL,
+								  "DELETE FROM gdpr.marker_range WHERE rel IN "
+								  "(SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+								  " WHERE object_type = 'table' AND objsubid = 0)",
+								  0, NULL, NULL, NULL, false, 0);
 	gdpr_spi_finish();
+}
+
+/* ------------------------------------------------------------------------
+ * Marker ranges: a whole-table scrub marks the rows it anonymised as runs
+ * of consecutive values of an integer key (gdpr.marker_range), not one
+ * marker per row.  A row is marked when gdpr.marker has its key or a range
+ * holds it.  Ranges are read only for tables that have some (a flag kept
+ * per table, dropped by the relcache invalidation a scrub sends), so other
+ * tables pay nothing for them.  A deleted row leaves its range, which is
+ * split around it: a new row reusing the key is not anonymised.
+ * ------------------------------------------------------------------------
+ */
+
+/* the cached flag of one table: whether it has marker ranges */
+typedef struct RangeFlagEntry
+{
+	bool		any;
+} RangeFlagEntry;
+
+static GdprCache *range_flags = NULL;
+
+/*
+ * build_range_flag
+ *		GdprCacheBuild of the range flags.  Without gdpr.marker_range (a
+ *		database still at version 1.0) the flag is false and depends on
+ *		every relation, so that ALTER EXTENSION UPDATE is seen.
+ */
+static void
+build_range_flag(void *entry, const void *key, void *arg)
+{
+	Oid			relid = *(const Oid *) key;
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	if (!OidIsValid(get_relname_relid("marker_range", gdpr_schema_oid())))
+	{
+		gdpr_cache_depend_all(entry);
+		((RangeFlagEntry *) entry)->any = false;
+		return;
+	}
+	gdpr_cache_depend(entry, relid);
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.marker_range WHERE rel = $1 LIMIT 1",
+							  1, types, values, NULL, false, 1);
+	((RangeFlagEntry *) entry)->any = SPI_processed > 0;
+	gdpr_spi_finish();
+}
+
+/*
+ * gdpr_events_range_key
+ *		Whether key can be marked by ranges: a single column of an integer
+ *		type.
+ */
+bool
+gdpr_events_range_key(GdprKey *key)
+{
+	return key->nkeys == 1 &&
+		(key->typids[0] == INT2OID || key->typids[0] == INT4OID ||
+		 key->typids[0] == INT8OID);
+}
+
+/*
+ * gdpr_events_has_ranges
+ *		Whether relid (whose primary key is key) has marker ranges; false
+ *		at once for a key that cannot have any.
+ */
+bool
+gdpr_events_has_ranges(Oid relid, GdprKey *key)
+{
+	if (!gdpr_events_range_key(key))
+		return false;
+	if (range_flags == NULL)
+		range_flags = gdpr_cache_create("gdpr marker range flags", sizeof(RangeFlagEntry),
+										false, NULL);
+	return ((RangeFlagEntry *) gdpr_cache_lookup(range_flags, &relid, build_range_flag,
+												 NULL))->any;
+}
+
+/*
+ * gdpr_events_range_exclusion
+ *		" AND NOT <in a range>" for the key value keyexpr (SQL: a column or
+ *		a parameter of the key's type) of a row of relid, or "" when relid
+ *		has no ranges.  One index probe: the range with the greatest lower
+ *		bound not above the value, whose upper bound must reach it.
+ */
+char *
+gdpr_events_range_exclusion(Oid relid, GdprKey *key, const char *keyexpr)
+{
+	if (!gdpr_events_has_ranges(relid, key))
+		return "";
+	return psprintf(" AND NOT EXISTS (SELECT 1 FROM (SELECT r.hi FROM gdpr.marker_range AS r"
+					" WHERE r.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
+					" AND r.lo OPERATOR(pg_catalog.<=) %s"
+					" ORDER BY r.lo DESC LIMIT 1) AS r WHERE r.hi OPERATOR(pg_catalog.>=) %s)",
+					relid, keyexpr, keyexpr);
+}
+
+/*
+ * gdpr_events_mark_ranges
+ *		Record the ranges [lo[i], hi[i]] (bigint[] Datums of n elements) of
+ *		relid's key as anonymised, and tell every backend that relid has
+ *		ranges.  Connects to SPI itself.
+ */
+void
+gdpr_events_mark_ranges(Oid relid, Datum lo, Datum hi)
+{
+	Oid			types[3] = {REGCLASSOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[3];
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = lo;
+	values[2] = hi;
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL, "INSERT INTO gdpr.marker_range (rel, lo, hi) "
+							  "SELECT $1, l, h FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(l, h)",
+							  3, types, values, NULL, false, 0);
+	gdpr_spi_finish();
+	CacheInvalidateRelcacheByRelid(relid);
+}
+
+/*
+ * split_ranges
+ *		Take the deleted keys (text[]) of relid out of its marker ranges:
+ *		each range holding one is replaced by the pieces around the deleted
+ *		keys.  The caller is connected to SPI.
+ */
+static void
+split_ranges(Oid relid, Datum keys)
+{
+	Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
+	Datum		values[2];
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = keys;
+	(void) gdpr_owner_execute(NULL,
+							  "WITH d AS (SELECT DISTINCT k::pg_catalog.int8 AS k"
+							  "           FROM pg_catalog.unnest($2) AS k),"
+							  " hit AS (DELETE FROM gdpr.marker_range AS g USING"
+							  "   (SELECT DISTINCT r.lo FROM d CROSS JOIN LATERAL"
+							  "      (SELECT r.lo, r.hi FROM gdpr.marker_range AS r"
+							  "        WHERE r.rel = $1 AND r.lo <= d.k"
+							  "        ORDER BY r.lo DESC LIMIT 1) AS r"
+							  "     WHERE r.hi >= d.k) AS x"
+							  "   WHERE g.rel = $1 AND g.lo = x.lo"
+							  "   RETURNING g.lo, g.hi, g.anonymised_at),"
+							  " cut AS (SELECT h.lo, h.hi, h.anonymised_at, d.k,"
+							  "                pg_catalog.lag(d.k) OVER"
+							  "                  (PARTITION BY h.lo ORDER BY d.k) AS prev"
+							  "           FROM hit AS h JOIN d ON d.k BETWEEN h.lo AND h.hi),"
+							  " piece AS (SELECT COALESCE(prev + 1, lo) AS lo, k - 1 AS hi, anonymised_at"
+							  "             FROM cut"
+							  "           UNION ALL"
+							  "           SELECT pg_catalog.max(k) + 1, hi, anonymised_at FROM cut"
+							  "            GROUP BY lo, hi, anonymised_at)"
+							  "INSERT INTO gdpr.marker_range (rel, lo, hi, anonymised_at)"
+							  " SELECT $1, lo, hi, anonymised_at FROM piece WHERE lo <= hi",
+							  2, types, values, NULL, false, 0);
+}
+
+/*
+ * gdpr_events_unmarked
+ *		" AND NOT <marked>" for a row of relid (primary key key) under
+ *		alias: not in gdpr.marker and not in a marker range.  With probe the
+ *		marker is probed per row ("OFFSET 0" keeps the planner from making a
+ *		join of it, whose plan would depend on gdpr.marker's statistics).
+ */
+char *
+gdpr_events_unmarked(Oid relid, GdprKey *key, const char *alias, bool probe)
+{
+	char	   *marker = psprintf(" AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
+								  " WHERE m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
+								  " AND m.key OPERATOR(pg_catalog.=) %s%s)",
+								  relid, gdpr_key_text_expr(key, alias),
+								  probe ? " OFFSET 0" : "");
+
+	if (!gdpr_events_has_ranges(relid, key))
+		return marker;
+	return psprintf("%s%s", marker,
+					gdpr_events_range_exclusion(relid, key,
+												psprintf("%s.%s", alias,
+														 quote_identifier(key->attnames[0]))));
 }

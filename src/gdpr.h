@@ -399,6 +399,11 @@ extern void gdpr_events_queue_many(Oid relid, Datum keys);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 extern void gdpr_events_forget_all(Oid relid);
 extern void gdpr_events_forget_dropped(void);
+extern bool gdpr_events_range_key(GdprKey *key);
+extern bool gdpr_events_has_ranges(Oid relid, GdprKey *key);
+extern char *gdpr_events_range_exclusion(Oid relid, GdprKey *key, const char *keyexpr);
+extern void gdpr_events_mark_ranges(Oid relid, Datum lo, Datum hi);
+extern char *gdpr_events_unmarked(Oid relid, GdprKey *key, const char *alias, bool probe);
 
 /* ------------------------------------------------------------------------
  * trigger.c

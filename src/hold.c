@@ -353,9 +353,7 @@ gdpr_hold_defer_matching(Oid relid, GdprKey *key, const char *from, const char *
 				   from ? ", " : "", from ? from : "", where,
 				   held_condition(vals, key, "t"));
 	if (kind != NULL && strcmp(kind, "anonymise") == 0 && !force)
-		sql = psprintf("%s AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
-					   " WHERE m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
-					   " AND m.key OPERATOR(pg_catalog.=) %s)", sql, relid, keyexpr);
+		sql = psprintf("%s%s", sql, gdpr_events_unmarked(relid, key, "t", false));
 
 	if (as_owner)
 		gdpr_become_table_owner(relid, &saved);

@@ -270,10 +270,7 @@ due_clause(RetentionPolicy *p, GdprKey *key)
 
 	if (p->delete)
 		return clause;
-	return psprintf("%s AND NOT EXISTS (SELECT 1 FROM gdpr.marker AS m"
-					" WHERE m.rel OPERATOR(pg_catalog.=) CAST(%u AS pg_catalog.regclass)"
-					" AND m.key OPERATOR(pg_catalog.=) %s)",
-					clause, p->relid, gdpr_key_text_expr(key, "t"));
+	return psprintf("%s%s", clause, gdpr_events_unmarked(p->relid, key, "t", false));
 }
 
 /*
