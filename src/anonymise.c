@@ -238,6 +238,25 @@ gdpr_row_exists(Oid relid, GdprKey *key, Datum *values)
 }
 
 /*
+ * gdpr_delete_row
+ *		Delete the row with the key in values from relid as the current user
+ *		(its privileges, row-level security and triggers apply); whether a
+ *		row was deleted.  The caller is connected to SPI.
+ */
+bool
+gdpr_delete_row(Oid relid, GdprKey *key, Datum *values)
+{
+	char	   *sql = psprintf("DELETE FROM %s AS t WHERE %s",
+							   gdpr_relation_from(relid),
+							   gdpr_key_match_clause(key, "t", 1));
+
+	if (SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL,
+							  false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute_with_args failed");
+	return SPI_processed > 0;
+}
+
+/*
  * no_row_error
  *		The error for a key that matches no row.
  */

@@ -171,6 +171,22 @@ gdpr_classify_on_register(Oid relid, List *fields)
 }
 
 /*
+ * forget_table
+ *		Run one DELETE of gdpr's classification tables whose only parameter
+ *		is relid (nothing on a database still at version 1.0).
+ */
+static void
+forget_table(const char *sql, Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	if (!classification_present())
+		return;
+	(void) classify_spi(sql, 1, types, values, false);
+}
+
+/*
  * gdpr_classify_on_unregister
  *		A table leaving the registry leaves its classification: its columns
  *		are unclassified again (coverage shows them until someone decides).
@@ -178,13 +194,7 @@ gdpr_classify_on_register(Oid relid, List *fields)
 void
 gdpr_classify_on_unregister(Oid relid)
 {
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	if (!classification_present())
-		return;
-	(void) classify_spi("DELETE FROM gdpr.not_pii_column WHERE rel = $1",
-						1, types, values, false);
+	forget_table("DELETE FROM gdpr.not_pii_column WHERE rel = $1", relid);
 }
 
 /*
@@ -267,13 +277,7 @@ gdpr_classify_ignore(Oid relid, bool declared)
 void
 gdpr_classify_unignore(Oid relid)
 {
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	if (!classification_present())
-		return;
-	(void) classify_spi("DELETE FROM gdpr.ignored_table WHERE rel = $1",
-						1, types, values, false);
+	forget_table("DELETE FROM gdpr.ignored_table WHERE rel = $1", relid);
 }
 
 /*

@@ -316,6 +316,7 @@ extern uint64 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql,
 								 GdprParams *params, bool queue_event, bool force,
 								 bool as_owner);
 extern bool gdpr_row_exists(Oid relid, GdprKey *key, Datum *values);
+extern bool gdpr_delete_row(Oid relid, GdprKey *key, Datum *values);
 extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum *values,
 							   const char *keytext, bool force, bool as_owner);
 extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,

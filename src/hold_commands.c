@@ -144,14 +144,7 @@ carry_out(Oid relid, const char *keytext, Deferred *d)
 		gdpr_replaying = saved || d->from_log;
 		if (strcmp(d->kind, "delete") == 0)
 		{
-			char	   *sql = psprintf("DELETE FROM %s AS t WHERE %s",
-									   gdpr_relation_from(relid),
-									   gdpr_key_match_clause(key, "t", 1));
-
-			if (SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL,
-									  false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "SPI_execute_with_args failed");
-			outcome = SPI_processed > 0 ? "applied" : "missing";
+			outcome = gdpr_delete_row(relid, key, values) ? "applied" : "missing";
 		}
 		else if (!table->can_anonymise)
 			outcome = "skipped";

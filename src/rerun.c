@@ -195,14 +195,7 @@ apply_event(RerunEvent *ev, volatile bool *validated)
 	}
 	else if (is_delete)
 	{
-		char	   *sql = psprintf("DELETE FROM %s AS t WHERE %s",
-								   gdpr_relation_from(relid),
-								   gdpr_key_match_clause(key, "t", 1));
-
-		if (SPI_execute_with_args(sql, key->nkeys, key->typids, values, NULL,
-								  false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args failed");
-		outcome = SPI_processed > 0 ? "applied" : "missing";
+		outcome = gdpr_delete_row(relid, key, values) ? "applied" : "missing";
 	}
 	else
 		outcome = gdpr_anonymise_row(relid, table, key, values, keytext, false, false) ?
