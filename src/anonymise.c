@@ -697,9 +697,10 @@ gdpr_is_anonymised(PG_FUNCTION_ARGS)
 	if (!result && gdpr_events_has_ranges(relid, key))
 	{
 		if (SPI_execute_with_args("SELECT 1 FROM (SELECT r.hi FROM gdpr.marker_range AS r"
-								  " WHERE r.rel = $1 AND r.lo <= $2::pg_catalog.int8"
+								  " WHERE r.rel OPERATOR(pg_catalog.=) $1"
+								  " AND r.lo OPERATOR(pg_catalog.<=) $2::pg_catalog.int8"
 								  " ORDER BY r.lo DESC LIMIT 1) AS r"
-								  " WHERE r.hi >= $2::pg_catalog.int8",
+								  " WHERE r.hi OPERATOR(pg_catalog.>=) $2::pg_catalog.int8",
 								  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_with_args failed");
 		result = SPI_processed > 0;

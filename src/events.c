@@ -33,6 +33,7 @@
 #define STMT_QUEUE_DELETES	0
 #define STMT_MARK			1
 #define STMT_MARK_FORCE		2
+#define STMT_SPLIT_RANGES	3
 
 static const char *const statements[] = {
 	/* STMT_QUEUE_DELETES: $1 rel, $2 table name, $3 keys, $4 queue */
@@ -58,6 +59,35 @@ static const char *const statements[] = {
 	"INSERT INTO gdpr.queue (kind, table_name, key)"
 	" SELECT 'anonymise', $3, k FROM pg_catalog.unnest($2) AS k"
 	" WHERE $4",
+	/*
+	 * STMT_SPLIT_RANGES: $1 rel, $2 deleted keys ($3, $4 unused): each
+	 * marker range holding a deleted key is replaced by the pieces around
+	 * the deleted keys
+	 */
+	"WITH d AS (SELECT DISTINCT k::pg_catalog.int8 AS k"
+	"           FROM pg_catalog.unnest($2) AS k),"
+	" hit AS (DELETE FROM gdpr.marker_range AS g USING"
+	"   (SELECT DISTINCT r.lo FROM d CROSS JOIN LATERAL"
+	"      (SELECT r.lo, r.hi FROM gdpr.marker_range AS r"
+	"        WHERE r.rel OPERATOR(pg_catalog.=) $1"
+	"          AND r.lo OPERATOR(pg_catalog.<=) d.k"
+	"        ORDER BY r.lo DESC LIMIT 1) AS r"
+	"     WHERE r.hi OPERATOR(pg_catalog.>=) d.k) AS x"
+	"   WHERE g.rel OPERATOR(pg_catalog.=) $1 AND g.lo OPERATOR(pg_catalog.=) x.lo"
+	"   RETURNING g.lo, g.hi, g.anonymised_at),"
+	" cut AS (SELECT h.lo, h.hi, h.anonymised_at, d.k,"
+	"                pg_catalog.lag(d.k) OVER"
+	"                  (PARTITION BY h.lo ORDER BY d.k) AS prev"
+	"           FROM hit AS h JOIN d ON d.k OPERATOR(pg_catalog.>=) h.lo"
+	"                                AND d.k OPERATOR(pg_catalog.<=) h.hi),"
+	" piece AS (SELECT COALESCE(prev OPERATOR(pg_catalog.+) 1, lo) AS lo,"
+	"                  k OPERATOR(pg_catalog.-) 1 AS hi, anonymised_at"
+	"             FROM cut"
+	"           UNION ALL"
+	"           SELECT pg_catalog.max(k) OPERATOR(pg_catalog.+) 1, hi, anonymised_at"
+	"             FROM cut GROUP BY lo, hi, anonymised_at)"
+	"INSERT INTO gdpr.marker_range (rel, lo, hi, anonymised_at)"
+	" SELECT $1, lo, hi, anonymised_at FROM piece WHERE lo OPERATOR(pg_catalog.<=) hi",
 };
 
 /* Local state: the plans, kept per backend */
@@ -75,8 +105,9 @@ static void
 build_plan(void *entry, const void *key, void *arg)
 {
 	Oid			stmt = *(const Oid *) key;
-	Oid			types[3][4] = {
+	Oid			types[4][4] = {
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
+		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 	};
@@ -335,41 +366,20 @@ gdpr_events_mark_ranges(Oid relid, Datum lo, Datum hi)
 
 /*
  * split_ranges
- *		Take the deleted keys (text[]) of relid out of its marker ranges:
- *		each range holding one is replaced by the pieces around the deleted
- *		keys.  The caller is connected to SPI.
+ *		Take the deleted keys (text[]) of relid out of its marker ranges
+ *		(STMT_SPLIT_RANGES, a kept plan: the delete trigger runs it per
+ *		row).  The caller is connected to SPI.
  */
 static void
 split_ranges(Oid relid, Datum keys)
 {
-	Oid			types[2] = {REGCLASSOID, TEXTARRAYOID};
-	Datum		values[2];
+	Datum		values[4];
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = keys;
-	(void) gdpr_owner_execute(NULL,
-							  "WITH d AS (SELECT DISTINCT k::pg_catalog.int8 AS k"
-							  "           FROM pg_catalog.unnest($2) AS k),"
-							  " hit AS (DELETE FROM gdpr.marker_range AS g USING"
-							  "   (SELECT DISTINCT r.lo FROM d CROSS JOIN LATERAL"
-							  "      (SELECT r.lo, r.hi FROM gdpr.marker_range AS r"
-							  "        WHERE r.rel = $1 AND r.lo <= d.k"
-							  "        ORDER BY r.lo DESC LIMIT 1) AS r"
-							  "     WHERE r.hi >= d.k) AS x"
-							  "   WHERE g.rel = $1 AND g.lo = x.lo"
-							  "   RETURNING g.lo, g.hi, g.anonymised_at),"
-							  " cut AS (SELECT h.lo, h.hi, h.anonymised_at, d.k,"
-							  "                pg_catalog.lag(d.k) OVER"
-							  "                  (PARTITION BY h.lo ORDER BY d.k) AS prev"
-							  "           FROM hit AS h JOIN d ON d.k BETWEEN h.lo AND h.hi),"
-							  " piece AS (SELECT COALESCE(prev + 1, lo) AS lo, k - 1 AS hi, anonymised_at"
-							  "             FROM cut"
-							  "           UNION ALL"
-							  "           SELECT pg_catalog.max(k) + 1, hi, anonymised_at FROM cut"
-							  "            GROUP BY lo, hi, anonymised_at)"
-							  "INSERT INTO gdpr.marker_range (rel, lo, hi, anonymised_at)"
-							  " SELECT $1, lo, hi, anonymised_at FROM piece WHERE lo <= hi",
-							  2, types, values, NULL, false, 0);
+	values[2] = CStringGetTextDatum("");
+	values[3] = BoolGetDatum(false);
+	run_as_owner(STMT_SPLIT_RANGES, values);
 }
 
 /*
