@@ -82,7 +82,7 @@ struct GdprCache
 };
 
 /* Local state */
-#define GDPR_MAX_CACHES 8
+#define GDPR_MAX_CACHES 12
 static GdprCache caches[GDPR_MAX_CACHES];
 static int	ncaches = 0;
 static CacheItem *retired = NULL;	/* freed at transaction end */

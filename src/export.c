@@ -119,6 +119,35 @@ typedef struct RowEntry
 	ExportRow  *row;
 } RowEntry;
 
+/* a foreign key as pg_constraint has it (cached, see export_cache) */
+typedef struct ExportFk
+{
+	char	   *conname;
+	Oid			conrelid;
+	Oid			confrelid;
+	int			ncols;
+	int16		conkey[INDEX_MAX_KEYS];
+	int16		confkey[INDEX_MAX_KEYS];
+} ExportFk;
+
+/*
+ * An entry of export_cache.  Key InvalidOid: every foreign key of the
+ * database (fks, nfks), which depends on every relation (adding, dropping
+ * or renaming a foreign key invalidates the relations it joins).  Key a
+ * registered table: the names of its constraints with a 'follow' rule
+ * (follow_names), which depend on that table (every rule change
+ * invalidates it, catalog.c).  Neither depends on the current user: what
+ * the caller may read is checked on every export.
+ */
+typedef struct ExportCacheEntry
+{
+	List	   *follow_names;
+	int			nfks;
+	ExportFk   *fks;
+} ExportCacheEntry;
+
+static GdprCache *export_cache = NULL;
+
 /* the state of one export */
 typedef struct ExportState
 {
@@ -304,66 +333,128 @@ add_edge(ExportState *state, Oid conrelid, Oid confrelid, int ncols,
 }
 
 /*
+ * build_fk_list
+ *		GdprCacheBuild of the foreign-key entry of export_cache: every
+ *		foreign key of the database.  Reads pg_catalog.pg_constraint
+ *		(readable by everyone).  Constraints that a partition inherited from
+ *		its parent (conparentid set) are skipped: the parent's own constraint
+ *		stands for them.  Connects to SPI itself.
+ */
+static void
+build_fk_list(void *entry, const void *key, void *arg)
+{
+	ExportCacheEntry *ce = entry;
+	MemoryContext cxt = gdpr_cache_context(entry);
+	int			ret;
+	int			n = 0;
+
+	gdpr_cache_depend_all(entry);
+	gdpr_spi_connect();
+	ret = SPI_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
+					  "  FROM pg_catalog.pg_constraint c"
+					  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+					  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
+					  " ORDER BY c.conrelid, c.conname", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading foreign keys failed: %s", SPI_result_code_string(ret));
+	ce->fks = MemoryContextAllocZero(cxt, sizeof(ExportFk) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		ArrayType  *conkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 4, &isnull));
+		ArrayType  *confkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+		int			ncols = ArrayGetNItems(ARR_NDIM(conkey), ARR_DIMS(conkey));
+		ExportFk   *fk = &ce->fks[n];
+
+		if (ncols > INDEX_MAX_KEYS ||
+			ncols != ArrayGetNItems(ARR_NDIM(confkey), ARR_DIMS(confkey)))
+			continue;
+		fk->conname = MemoryContextStrdup(cxt, SPI_getvalue(tuple, tupdesc, 1));
+		fk->conrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
+		fk->confrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+		fk->ncols = ncols;
+		memcpy(fk->conkey, ARR_DATA_PTR(conkey), sizeof(int16) * ncols);
+		memcpy(fk->confkey, ARR_DATA_PTR(confkey), sizeof(int16) * ncols);
+		n++;
+	}
+	ce->nfks = n;
+	gdpr_spi_finish();
+}
+
+/*
+ * build_follow_names
+ *		GdprCacheBuild of a table's entry of export_cache: the constraints of
+ *		the table with a 'follow' rule.
+ */
+static void
+build_follow_names(void *entry, const void *key, void *arg)
+{
+	ExportCacheEntry *ce = entry;
+	Oid			relid = *(const Oid *) key;
+	List	   *names;
+	ListCell   *lc;
+	MemoryContext old;
+
+	gdpr_cache_depend(entry, relid);
+	names = gdpr_catalog_constraint_rules(relid, "follow");
+	old = MemoryContextSwitchTo(gdpr_cache_context(entry));
+	foreach(lc, names)
+		ce->follow_names = lappend(ce->follow_names, pstrdup((char *) lfirst(lc)));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * export_cache_entry
+ *		The entry of export_cache for key (see ExportCacheEntry).  It stays
+ *		readable until the end of the transaction.
+ */
+static ExportCacheEntry *
+export_cache_entry(Oid key)
+{
+	if (export_cache == NULL)
+		export_cache = gdpr_cache_create("gdpr export cache", sizeof(ExportCacheEntry),
+										 false, NULL);
+	return gdpr_cache_lookup(export_cache, &key,
+							 OidIsValid(key) ? build_follow_names : build_fk_list, NULL);
+}
+
+/*
  * load_edges
  *		Find the foreign keys between the export's tables.
  *
- * Reads pg_catalog.pg_constraint (readable by everyone).  Constraints that
- * a partition inherited from its parent (conparentid set) are skipped: the
- * parent's own constraint stands for them.  A constraint is followed when
- * the registered table holding its referencing rows has a 'follow' rule of
- * that name.  Must be connected to SPI.  Reading the rules runs SPI of its
- * own, which resets SPI_tuptable: the result is kept in a local variable.
+ * A constraint is followed when the registered table holding its
+ * referencing rows has a 'follow' rule of that name.  The foreign keys and
+ * the rules come from export_cache, read from the catalogs once per
+ * backend and read again after a change.
  */
 static void
 load_edges(ExportState *state)
 {
-	SPITupleTable *tuptable;
-	uint64		n;
-	int			ret;
+	ExportCacheEntry *fkl = export_cache_entry(InvalidOid);
 
-	ret = gdpr_search_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
-							  "  FROM pg_catalog.pg_constraint c"
-							  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
-							  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
-							  " ORDER BY c.conrelid, c.conname", 0, NULL, NULL, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading foreign keys failed: %s", SPI_result_code_string(ret));
-	tuptable = SPI_tuptable;
-	n = SPI_processed;
-
-	for (uint64 r = 0; r < n; r++)
+	for (int r = 0; r < fkl->nfks; r++)
 	{
-		HeapTuple	tuple = tuptable->vals[r];
-		TupleDesc	tupdesc = tuptable->tupdesc;
-		bool		isnull;
-		char	   *conname = SPI_getvalue(tuple, tupdesc, 1);
-		Oid			conrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
-		Oid			confrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		ArrayType  *conkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 4, &isnull));
-		ArrayType  *confkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 5, &isnull));
-		ExportTable *child = registered_root(state, conrelid);
+		ExportFk   *fk = &fkl->fks[r];
+		ExportTable *child = registered_root(state, fk->conrelid);
 		bool		follow = false;
-		int			ncols = ArrayGetNItems(ARR_NDIM(conkey), ARR_DIMS(conkey));
 		ListCell   *lc;
 
-		if (child == NULL || registered_root(state, confrelid) == NULL)
-			continue;
-		if (ncols != ArrayGetNItems(ARR_NDIM(confkey), ARR_DIMS(confkey)))
+		if (child == NULL || registered_root(state, fk->confrelid) == NULL)
 			continue;
 		/* read lazily: most tables reference no other registered table */
 		if (!child->follow_loaded)
 		{
-			child->follow_names = gdpr_catalog_constraint_rules(child->relid, "follow");
+			child->follow_names = export_cache_entry(child->relid)->follow_names;
 			child->follow_loaded = true;
 		}
 		foreach(lc, child->follow_names)
-			if (strcmp((char *) lfirst(lc), conname) == 0)
+			if (strcmp((char *) lfirst(lc), fk->conname) == 0)
 				follow = true;
-		add_edge(state, conrelid, confrelid, ncols,
-				 (int16 *) ARR_DATA_PTR(conkey), (int16 *) ARR_DATA_PTR(confkey),
-				 follow);
+		add_edge(state, fk->conrelid, fk->confrelid, fk->ncols,
+				 fk->conkey, fk->confkey, follow);
 	}
-	SPI_freetuptable(tuptable);
 }
 
 /*
@@ -433,7 +524,7 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 	CHECK_FOR_INTERRUPTS();
 	sql = psprintf("SELECT %s FROM %s WHERE %s", et->selectlist,
 				   psprintf("%s t", gdpr_relation_from(et->relid)), where);
-	ret = gdpr_search_execute(sql, nargs, argtypes, values, 0);
+	ret = gdpr_search_execute_generic(sql, nargs, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "export query on %s failed: %s", et->relname,
 			 SPI_result_code_string(ret));
@@ -723,7 +814,7 @@ table_json(ExportTable *et)
 					 psprintf("%s t", gdpr_relation_from(et->relid)),
 					 match_clause(et, et->key->nkeys, idx, 1));
 
-	ret = gdpr_search_execute(sql.data, et->key->nkeys, types, arrays, 1);
+	ret = gdpr_search_execute_generic(sql.data, et->key->nkeys, types, arrays, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "export of %s failed: %s", et->relname, SPI_result_code_string(ret));
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
