@@ -504,18 +504,45 @@ export_init(void)
 }
 
 /*
+ * The most values (keys, foreign-key values) a statement of an export may
+ * look up and still run on its generic plan; see export_execute.
+ */
+#define EXPORT_GENERIC_MAX_VALUES 100
+
+/*
+ * export_execute
+ *		Run a statement of an export on its kept plan (gdpr_search_execute).
+ *
+ * A statement looking up few values (one person's rows: the start row, its
+ * few children) runs on the generic plan, an index lookup per value
+ * whatever the values, instead of being planned again for every call's
+ * values, which would cost more than the lookups themselves.  A statement
+ * with more values gets the plan cache's usual choice, so that a big batch
+ * can still be planned as the scan that suits it.
+ */
+static int
+export_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, long tcount,
+			   int nvalues)
+{
+	if (nvalues <= EXPORT_GENERIC_MAX_VALUES)
+		return gdpr_search_execute_generic(sql, nargs, argtypes, values, tcount);
+	return gdpr_search_execute(sql, nargs, argtypes, values, tcount);
+}
+
+/*
  * fetch_rows
  *		Run "SELECT <select list> FROM table t WHERE <where>" and add the rows
  *		to the table's reached rows.
  *
  * full says whether the rows were reached as children (or are start rows)
  * and are to be expanded; a row already reached by following is promoted
- * to full.  Returns how many rows the statement found.  Read-only, as the
+ * to full.  nvalues is how many values the parameters look up (see
+ * export_execute).  Returns how many rows the statement found.  Read-only, as the
  * caller, on the caller's snapshot; must be connected to SPI.
  */
 static uint64
 fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
-		   Datum *values, bool full)
+		   Datum *values, bool full, int nvalues)
 {
 	char	   *sql;
 	int			ret;
@@ -524,7 +551,7 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 	CHECK_FOR_INTERRUPTS();
 	sql = psprintf("SELECT %s FROM %s WHERE %s", et->selectlist,
 				   psprintf("%s t", gdpr_relation_from(et->relid)), where);
-	ret = gdpr_search_execute_generic(sql, nargs, argtypes, values, 0);
+	ret = export_execute(sql, nargs, argtypes, values, 0, nvalues);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "export query on %s failed: %s", et->relname,
 			 SPI_result_code_string(ret));
@@ -710,13 +737,14 @@ follow_edge(ExportEdge *edge, List *batch, bool to_child)
 	const int  *to_idx = to_child ? edge->child_idx : edge->parent_idx;
 	Datum		arrays[INDEX_MAX_KEYS];
 	Oid			types[INDEX_MAX_KEYS];
+	int			nvalues = value_arrays(batch, edge->ncols, from_idx, arrays);
 
-	if (value_arrays(batch, edge->ncols, from_idx, arrays) == 0)
+	if (nvalues == 0)
 		return;
 	for (int i = 0; i < edge->ncols; i++)
 		types[i] = TEXTARRAYOID;
 	fetch_rows(to, match_clause(to, edge->ncols, to_idx, 1), edge->ncols, types,
-			   arrays, to_child);
+			   arrays, to_child, nvalues);
 }
 
 /*
@@ -780,6 +808,7 @@ table_json(ExportTable *et)
 	bool		isnull;
 	Datum		result;
 	int			ret;
+	int			nvalues;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s.*) ORDER BY ");
@@ -809,12 +838,12 @@ table_json(ExportTable *et)
 		idx[i] = i;
 		types[i] = TEXTARRAYOID;
 	}
-	value_arrays(et->rowlist, et->key->nkeys, idx, arrays);
+	nvalues = value_arrays(et->rowlist, et->key->nkeys, idx, arrays);
 	appendStringInfo(&sql, " FROM %s WHERE %s) s",
 					 psprintf("%s t", gdpr_relation_from(et->relid)),
 					 match_clause(et, et->key->nkeys, idx, 1));
 
-	ret = gdpr_search_execute_generic(sql.data, et->key->nkeys, types, arrays, 1);
+	ret = export_execute(sql.data, et->key->nkeys, types, arrays, 1, nvalues);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "export of %s failed: %s", et->relname, SPI_result_code_string(ret));
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -919,7 +948,7 @@ gdpr_export(PG_FUNCTION_ARGS)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
 
 	if (fetch_rows(start, gdpr_key_match_clause(start->key, "t", 1), key->nkeys,
-				   key->typids, values, true) == 0)
+				   key->typids, values, true, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("no row of table \"%s\" has key \"%s\"", start->relname, keytext)));
@@ -959,7 +988,7 @@ gdpr_export_search(PG_FUNCTION_ARGS)
 		ExportTable *et = find_table(state, st->relid);
 
 		if (et != NULL)
-			fetch_rows(et, st->where, st->nparams, st->paramtypes, st->paramvalues, true);
+			fetch_rows(et, st->where, st->nparams, st->paramtypes, st->paramvalues, true, 1);
 	}
 	expand(state);
 	doc = export_document(state, callcxt);
