@@ -394,6 +394,71 @@ BEGIN
 	END LOOP;
 END $$;
 
+-- bench.scrub_copy(name, n, register, mode): the table of the two scrub-mode
+-- cases, a person_copy of n rows without the unique constraint on email.
+-- With register, registered with the six PII columns and, by mode,
+--   constants: name value 'Anonymous user', phone null, email value
+--              'nobody@anonymised.invalid', note null, birthday default,
+--              city blank (constants and NULLs only);
+--   hashed:    name, email and note hash, phone null, birthday default,
+--              city blank (3 columns hashed, the rest constants).
+CREATE FUNCTION bench.scrub_copy(t text, n bigint, reg boolean, mode text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	r regclass;
+BEGIN
+	PERFORM bench.person_copy(t, n, false);
+	EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT %I', t, t || '_email_key');
+	IF NOT reg THEN
+		RETURN;
+	END IF;
+	r := format('public.%I', t)::regclass;
+	PERFORM gdpr.register(r, ARRAY['name', 'phone', 'email', 'note', 'birthday', 'city']);
+	PERFORM gdpr.set_anonymiser(r, 'phone', 'null');
+	PERFORM gdpr.set_anonymiser(r, 'birthday', 'default');
+	PERFORM gdpr.set_anonymiser(r, 'city', 'blank');
+	IF mode = 'constants' THEN
+		PERFORM gdpr.set_anonymiser(r, 'name', 'value', 'Anonymous user');
+		PERFORM gdpr.set_anonymiser(r, 'email', 'value', 'nobody@anonymised.invalid');
+		PERFORM gdpr.set_anonymiser(r, 'note', 'null');
+	ELSIF mode = 'hashed' THEN
+		PERFORM gdpr.set_anonymiser(r, 'name', 'hash');
+		PERFORM gdpr.set_anonymiser(r, 'email', 'hash');
+		PERFORM gdpr.set_anonymiser(r, 'note', 'hash');
+	ELSE
+		RAISE EXCEPTION 'unknown mode %', mode;
+	END IF;
+END $$;
+
+-- bench.exs_build(np, nr): the two registered tables of the export_small
+-- case: exs_person (np persons) and exs_item (a child by foreign key, 3 PII
+-- columns); person 1 has nr items, every other person 2.
+CREATE FUNCTION bench.exs_build(np bigint, nr bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM bench.drop_table('exs_item');
+	PERFORM bench.drop_table('exs_person');
+	CREATE TABLE public.exs_person (
+		id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL, phone text,
+		created_at timestamptz NOT NULL);
+	CREATE TABLE public.exs_item (
+		id bigint PRIMARY KEY, person_id bigint NOT NULL REFERENCES public.exs_person,
+		street text, city text NOT NULL, postcode text, added_at timestamptz NOT NULL);
+	INSERT INTO public.exs_person
+	SELECT i, 'Person ' || i, 'user' || i || '@example.com',
+	       CASE WHEN i % 3 = 1 THEN NULL ELSE '+44 7700 ' || i END,
+	       TIMESTAMPTZ '2021-01-01 00:00+00' + i * INTERVAL '1 hour'
+	  FROM generate_series(1, np) i;
+	INSERT INTO public.exs_item
+	SELECT row_number() OVER (ORDER BY p, k), p, k || ' High Street', 'Town ' || (p % 100),
+	       CASE WHEN k % 4 = 0 THEN NULL ELSE 'AB' || (k % 90 + 10) || ' 1CD' END,
+	       TIMESTAMPTZ '2022-01-01 00:00+00' + (p * 10 + k) * INTERVAL '1 minute'
+	  FROM (SELECT 1::bigint AS p, k FROM generate_series(1, nr) k
+	        UNION ALL
+	        SELECT p, k FROM generate_series(2, np) p, generate_series(1, 2) k) s;
+	CREATE INDEX ON public.exs_item (person_id);
+	PERFORM gdpr.register('public.exs_person', ARRAY['name', 'email', 'phone'], ARRAY['email']);
+	PERFORM gdpr.register('public.exs_item', ARRAY['street', 'city', 'postcode']);
+END $$;
+
 -- bench.drop_all(): unregister everything, drop every table of public, and
 -- clean_gdpr(): the clean slate before every case
 CREATE FUNCTION bench.drop_all() RETURNS void LANGUAGE plpgsql AS $$

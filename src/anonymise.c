@@ -787,7 +787,8 @@ count_rows(Oid relid)
 
 	int64		result;
 
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+	/* not read-only: it must see what the scrub deleted before (cascades) */
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
 	result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										 &isnull));
@@ -971,12 +972,18 @@ truncate_tables(List *truncated)
 static int64
 delete_all(Oid relid)
 {
-	GdprKey    *key = gdpr_key_lookup(relid, false);
-	/* rows under a legal hold are kept; held keys are matched by key text */
-	char	   *held = gdpr_hold_exclusion(relid, key, "t");
-	int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
+	GdprKey    *key;
+	char	   *held;
+	int			level;
 	int			rc;
 
+	/* perf: without holds the markers go in one statement, not row by row (scrub.c) */
+	if (!gdpr_hold_lock(relid))
+		return gdpr_scrub_delete_all(relid);
+	/* rows under a legal hold are kept; held keys are matched by key text */
+	key = gdpr_key_lookup(relid, false);
+	held = gdpr_hold_exclusion(relid, key, "t");
+	level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
 	rc = SPI_execute(psprintf("DELETE FROM %s AS t WHERE true%s", gdpr_relation_from(relid),
 							  held), false, 0);
 	gdpr_key_unpin_format(level);

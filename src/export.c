@@ -119,6 +119,35 @@ typedef struct RowEntry
 	ExportRow  *row;
 } RowEntry;
 
+/* a foreign key as pg_constraint has it (cached, see export_cache) */
+typedef struct ExportFk
+{
+	char	   *conname;
+	Oid			conrelid;
+	Oid			confrelid;
+	int			ncols;
+	int16		conkey[INDEX_MAX_KEYS];
+	int16		confkey[INDEX_MAX_KEYS];
+} ExportFk;
+
+/*
+ * An entry of export_cache.  Key InvalidOid: every foreign key of the
+ * database (fks, nfks), which depends on every relation (adding, dropping
+ * or renaming a foreign key invalidates the relations it joins).  Key a
+ * registered table: the names of its constraints with a 'follow' rule
+ * (follow_names), which depend on that table (every rule change
+ * invalidates it, catalog.c).  Neither depends on the current user: what
+ * the caller may read is checked on every export.
+ */
+typedef struct ExportCacheEntry
+{
+	List	   *follow_names;
+	int			nfks;
+	ExportFk   *fks;
+} ExportCacheEntry;
+
+static GdprCache *export_cache = NULL;
+
 /* the state of one export */
 typedef struct ExportState
 {
@@ -304,66 +333,128 @@ add_edge(ExportState *state, Oid conrelid, Oid confrelid, int ncols,
 }
 
 /*
+ * build_fk_list
+ *		GdprCacheBuild of the foreign-key entry of export_cache: every
+ *		foreign key of the database.  Reads pg_catalog.pg_constraint
+ *		(readable by everyone).  Constraints that a partition inherited from
+ *		its parent (conparentid set) are skipped: the parent's own constraint
+ *		stands for them.  Connects to SPI itself.
+ */
+static void
+build_fk_list(void *entry, const void *key, void *arg)
+{
+	ExportCacheEntry *ce = entry;
+	MemoryContext cxt = gdpr_cache_context(entry);
+	int			ret;
+	int			n = 0;
+
+	gdpr_cache_depend_all(entry);
+	gdpr_spi_connect();
+	ret = SPI_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
+					  "  FROM pg_catalog.pg_constraint c"
+					  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+					  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
+					  " ORDER BY c.conrelid, c.conname", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading foreign keys failed: %s", SPI_result_code_string(ret));
+	ce->fks = MemoryContextAllocZero(cxt, sizeof(ExportFk) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		ArrayType  *conkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 4, &isnull));
+		ArrayType  *confkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+		int			ncols = ArrayGetNItems(ARR_NDIM(conkey), ARR_DIMS(conkey));
+		ExportFk   *fk = &ce->fks[n];
+
+		if (ncols > INDEX_MAX_KEYS ||
+			ncols != ArrayGetNItems(ARR_NDIM(confkey), ARR_DIMS(confkey)))
+			continue;
+		fk->conname = MemoryContextStrdup(cxt, SPI_getvalue(tuple, tupdesc, 1));
+		fk->conrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
+		fk->confrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+		fk->ncols = ncols;
+		memcpy(fk->conkey, ARR_DATA_PTR(conkey), sizeof(int16) * ncols);
+		memcpy(fk->confkey, ARR_DATA_PTR(confkey), sizeof(int16) * ncols);
+		n++;
+	}
+	ce->nfks = n;
+	gdpr_spi_finish();
+}
+
+/*
+ * build_follow_names
+ *		GdprCacheBuild of a table's entry of export_cache: the constraints of
+ *		the table with a 'follow' rule.
+ */
+static void
+build_follow_names(void *entry, const void *key, void *arg)
+{
+	ExportCacheEntry *ce = entry;
+	Oid			relid = *(const Oid *) key;
+	List	   *names;
+	ListCell   *lc;
+	MemoryContext old;
+
+	gdpr_cache_depend(entry, relid);
+	names = gdpr_catalog_constraint_rules(relid, "follow");
+	old = MemoryContextSwitchTo(gdpr_cache_context(entry));
+	foreach(lc, names)
+		ce->follow_names = lappend(ce->follow_names, pstrdup((char *) lfirst(lc)));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * export_cache_entry
+ *		The entry of export_cache for key (see ExportCacheEntry).  It stays
+ *		readable until the end of the transaction.
+ */
+static ExportCacheEntry *
+export_cache_entry(Oid key)
+{
+	if (export_cache == NULL)
+		export_cache = gdpr_cache_create("gdpr export cache", sizeof(ExportCacheEntry),
+										 false, NULL);
+	return gdpr_cache_lookup(export_cache, &key,
+							 OidIsValid(key) ? build_follow_names : build_fk_list, NULL);
+}
+
+/*
  * load_edges
  *		Find the foreign keys between the export's tables.
  *
- * Reads pg_catalog.pg_constraint (readable by everyone).  Constraints that
- * a partition inherited from its parent (conparentid set) are skipped: the
- * parent's own constraint stands for them.  A constraint is followed when
- * the registered table holding its referencing rows has a 'follow' rule of
- * that name.  Must be connected to SPI.  Reading the rules runs SPI of its
- * own, which resets SPI_tuptable: the result is kept in a local variable.
+ * A constraint is followed when the registered table holding its
+ * referencing rows has a 'follow' rule of that name.  The foreign keys and
+ * the rules come from export_cache, read from the catalogs once per
+ * backend and read again after a change.
  */
 static void
 load_edges(ExportState *state)
 {
-	SPITupleTable *tuptable;
-	uint64		n;
-	int			ret;
+	ExportCacheEntry *fkl = export_cache_entry(InvalidOid);
 
-	ret = gdpr_search_execute("SELECT c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey"
-							  "  FROM pg_catalog.pg_constraint c"
-							  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
-							  "   AND c.conparentid OPERATOR(pg_catalog.=) 0"
-							  " ORDER BY c.conrelid, c.conname", 0, NULL, NULL, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading foreign keys failed: %s", SPI_result_code_string(ret));
-	tuptable = SPI_tuptable;
-	n = SPI_processed;
-
-	for (uint64 r = 0; r < n; r++)
+	for (int r = 0; r < fkl->nfks; r++)
 	{
-		HeapTuple	tuple = tuptable->vals[r];
-		TupleDesc	tupdesc = tuptable->tupdesc;
-		bool		isnull;
-		char	   *conname = SPI_getvalue(tuple, tupdesc, 1);
-		Oid			conrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
-		Oid			confrelid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		ArrayType  *conkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 4, &isnull));
-		ArrayType  *confkey = DatumGetArrayTypeP(SPI_getbinval(tuple, tupdesc, 5, &isnull));
-		ExportTable *child = registered_root(state, conrelid);
+		ExportFk   *fk = &fkl->fks[r];
+		ExportTable *child = registered_root(state, fk->conrelid);
 		bool		follow = false;
-		int			ncols = ArrayGetNItems(ARR_NDIM(conkey), ARR_DIMS(conkey));
 		ListCell   *lc;
 
-		if (child == NULL || registered_root(state, confrelid) == NULL)
-			continue;
-		if (ncols != ArrayGetNItems(ARR_NDIM(confkey), ARR_DIMS(confkey)))
+		if (child == NULL || registered_root(state, fk->confrelid) == NULL)
 			continue;
 		/* read lazily: most tables reference no other registered table */
 		if (!child->follow_loaded)
 		{
-			child->follow_names = gdpr_catalog_constraint_rules(child->relid, "follow");
+			child->follow_names = export_cache_entry(child->relid)->follow_names;
 			child->follow_loaded = true;
 		}
 		foreach(lc, child->follow_names)
-			if (strcmp((char *) lfirst(lc), conname) == 0)
+			if (strcmp((char *) lfirst(lc), fk->conname) == 0)
 				follow = true;
-		add_edge(state, conrelid, confrelid, ncols,
-				 (int16 *) ARR_DATA_PTR(conkey), (int16 *) ARR_DATA_PTR(confkey),
-				 follow);
+		add_edge(state, fk->conrelid, fk->confrelid, fk->ncols,
+				 fk->conkey, fk->confkey, follow);
 	}
-	SPI_freetuptable(tuptable);
 }
 
 /*
@@ -413,18 +504,45 @@ export_init(void)
 }
 
 /*
+ * The most values (keys, foreign-key values) a statement of an export may
+ * look up and still run on its generic plan; see export_execute.
+ */
+#define EXPORT_GENERIC_MAX_VALUES 100
+
+/*
+ * export_execute
+ *		Run a statement of an export on its kept plan (gdpr_search_execute).
+ *
+ * A statement looking up few values (one person's rows: the start row, its
+ * few children) runs on the generic plan, an index lookup per value
+ * whatever the values, instead of being planned again for every call's
+ * values, which would cost more than the lookups themselves.  A statement
+ * with more values gets the plan cache's usual choice, so that a big batch
+ * can still be planned as the scan that suits it.
+ */
+static int
+export_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, long tcount,
+			   int nvalues)
+{
+	if (nvalues <= EXPORT_GENERIC_MAX_VALUES)
+		return gdpr_search_execute_generic(sql, nargs, argtypes, values, tcount);
+	return gdpr_search_execute(sql, nargs, argtypes, values, tcount);
+}
+
+/*
  * fetch_rows
  *		Run "SELECT <select list> FROM table t WHERE <where>" and add the rows
  *		to the table's reached rows.
  *
  * full says whether the rows were reached as children (or are start rows)
  * and are to be expanded; a row already reached by following is promoted
- * to full.  Returns how many rows the statement found.  Read-only, as the
+ * to full.  nvalues is how many values the parameters look up (see
+ * export_execute).  Returns how many rows the statement found.  Read-only, as the
  * caller, on the caller's snapshot; must be connected to SPI.
  */
 static uint64
 fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
-		   Datum *values, bool full)
+		   Datum *values, bool full, int nvalues)
 {
 	char	   *sql;
 	int			ret;
@@ -433,7 +551,7 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 	CHECK_FOR_INTERRUPTS();
 	sql = psprintf("SELECT %s FROM %s WHERE %s", et->selectlist,
 				   psprintf("%s t", gdpr_relation_from(et->relid)), where);
-	ret = gdpr_search_execute(sql, nargs, argtypes, values, 0);
+	ret = export_execute(sql, nargs, argtypes, values, 0, nvalues);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "export query on %s failed: %s", et->relname,
 			 SPI_result_code_string(ret));
@@ -619,13 +737,14 @@ follow_edge(ExportEdge *edge, List *batch, bool to_child)
 	const int  *to_idx = to_child ? edge->child_idx : edge->parent_idx;
 	Datum		arrays[INDEX_MAX_KEYS];
 	Oid			types[INDEX_MAX_KEYS];
+	int			nvalues = value_arrays(batch, edge->ncols, from_idx, arrays);
 
-	if (value_arrays(batch, edge->ncols, from_idx, arrays) == 0)
+	if (nvalues == 0)
 		return;
 	for (int i = 0; i < edge->ncols; i++)
 		types[i] = TEXTARRAYOID;
 	fetch_rows(to, match_clause(to, edge->ncols, to_idx, 1), edge->ncols, types,
-			   arrays, to_child);
+			   arrays, to_child, nvalues);
 }
 
 /*
@@ -689,6 +808,7 @@ table_json(ExportTable *et)
 	bool		isnull;
 	Datum		result;
 	int			ret;
+	int			nvalues;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s.*) ORDER BY ");
@@ -718,12 +838,12 @@ table_json(ExportTable *et)
 		idx[i] = i;
 		types[i] = TEXTARRAYOID;
 	}
-	value_arrays(et->rowlist, et->key->nkeys, idx, arrays);
+	nvalues = value_arrays(et->rowlist, et->key->nkeys, idx, arrays);
 	appendStringInfo(&sql, " FROM %s WHERE %s) s",
 					 psprintf("%s t", gdpr_relation_from(et->relid)),
 					 match_clause(et, et->key->nkeys, idx, 1));
 
-	ret = gdpr_search_execute(sql.data, et->key->nkeys, types, arrays, 1);
+	ret = export_execute(sql.data, et->key->nkeys, types, arrays, 1, nvalues);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "export of %s failed: %s", et->relname, SPI_result_code_string(ret));
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -828,7 +948,7 @@ gdpr_export(PG_FUNCTION_ARGS)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
 
 	if (fetch_rows(start, gdpr_key_match_clause(start->key, "t", 1), key->nkeys,
-				   key->typids, values, true) == 0)
+				   key->typids, values, true, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("no row of table \"%s\" has key \"%s\"", start->relname, keytext)));
@@ -868,7 +988,7 @@ gdpr_export_search(PG_FUNCTION_ARGS)
 		ExportTable *et = find_table(state, st->relid);
 
 		if (et != NULL)
-			fetch_rows(et, st->where, st->nparams, st->paramtypes, st->paramvalues, true);
+			fetch_rows(et, st->where, st->nparams, st->paramtypes, st->paramvalues, true, 1);
 	}
 	expand(state);
 	doc = export_document(state, callcxt);

@@ -354,6 +354,9 @@ extern void gdpr_retention_sql_drop(void);
  */
 extern void gdpr_scrub_set(Oid relid, const char *action);
 extern List *gdpr_scrub_order(List *tables);
+/* the registered table a scrub's 'delete' action is emptying, or InvalidOid */
+extern Oid	gdpr_scrub_deleting;
+extern int64 gdpr_scrub_delete_all(Oid relid);
 
 /* ------------------------------------------------------------------------
  * classify.c: classification of every column, and the coverage gate

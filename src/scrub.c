@@ -211,3 +211,53 @@ gdpr_set_scrub_action(PG_FUNCTION_ARGS)
 	gdpr_scrub_set(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }
+
+/*
+ * The registered table whose rows gdpr_scrub_delete_all is deleting.  While
+ * it is set, the delete-capture trigger returns at once for that table's
+ * rows (trigger.c): the scrub queues no event for them, and their markers
+ * are dropped afterwards in one statement instead of row by row.
+ */
+Oid			gdpr_scrub_deleting = InvalidOid;
+
+/*
+ * gdpr_scrub_delete_all
+ *		The 'delete' action of a scrub: delete every row of relid (a
+ *		registered table) in one statement as the caller, the foreign keys'
+ *		actions applying, then drop every marker of the table in one
+ *		statement.  Returns the rows deleted.  Call it while gdpr_scrubbing
+ *		is set and connected to SPI.
+ *
+ * Only relid's own rows skip the per-row trigger work: rows of other
+ * registered tables that the delete cascades to lose their markers row by
+ * row as usual.  Dropping all of relid's markers rather than those of the
+ * deleted rows only errs on the safe side: a row the DELETE did not see (a
+ * concurrent insert, a row hidden by row-level security) just loses its
+ * "anonymised" mark and would be anonymised again, whereas a marker left
+ * behind for a deleted key would make a new row reusing that key look
+ * anonymised.  The rows a user trigger of relid deletes in a nested
+ * statement are covered the same way.
+ */
+int64
+gdpr_scrub_delete_all(Oid relid)
+{
+	Oid			saved = gdpr_scrub_deleting;
+	int64		n = 0;
+
+	Assert(gdpr_scrubbing);
+	PG_TRY();
+	{
+		gdpr_scrub_deleting = relid;
+		if (SPI_execute(psprintf("DELETE FROM %s", gdpr_relation_from(relid)), false, 0) !=
+			SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute failed");
+		n = (int64) SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		gdpr_scrub_deleting = saved;
+	}
+	PG_END_TRY();
+	gdpr_events_forget_all(relid);
+	return n;
+}

@@ -65,6 +65,7 @@ typedef struct SearchPlanArgs
 	const char *sql;
 	int			nargs;
 	Oid		   *argtypes;
+	bool		generic;		/* always the generic plan */
 } SearchPlanArgs;
 
 /* Local state: kept statements, keyed by "typoid,typoid,...;SQL" */
@@ -138,7 +139,8 @@ build_search_plan(void *entry, const void *key, void *arg)
 {
 	SearchPlanArgs *args = arg;
 	GdprPlanEntry *pe = entry;
-	SPIPlanPtr	plan = SPI_prepare(args->sql, args->nargs, args->argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(args->sql, args->nargs, args->argtypes,
+										  args->generic ? CURSOR_OPT_GENERIC_PLAN : 0);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -162,19 +164,21 @@ build_search_plan(void *entry, const void *key, void *arg)
  * caller's snapshot (read_only), as the current user.  Returns the SPI
  * result code; the rows are in SPI_tuptable.  Must be connected to SPI.
  */
-int
-gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					long tcount)
+static int
+search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			   long tcount, bool generic)
 {
 	StringInfoData key;
 	GdprPlanEntry *entry;
-	SearchPlanArgs args = {sql, nargs, argtypes};
+	SearchPlanArgs args = {sql, nargs, argtypes, generic};
 
 	if (plan_cache == NULL)
 		plan_cache = gdpr_cache_create("gdpr search plans", sizeof(GdprPlanEntry), true,
 									   gdpr_cache_release_plans);
 
 	initStringInfo(&key);
+	if (generic)
+		appendStringInfoString(&key, "g:");
 	for (int i = 0; i < nargs; i++)
 		appendStringInfo(&key, "%u,", argtypes[i]);
 	appendStringInfo(&key, ";%s", sql);
@@ -185,6 +189,29 @@ gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	if (entry == NULL)
 		entry = gdpr_cache_lookup(plan_cache, key.data, build_search_plan, &args);
 	return SPI_execute_plan(entry->plans[0], values, NULL, true, tcount);
+}
+
+int
+gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					long tcount)
+{
+	return search_execute(sql, nargs, argtypes, values, tcount, false);
+}
+
+/*
+ * gdpr_search_execute_generic
+ *		gdpr_search_execute, always with the statement's generic plan.
+ *
+ * For the statements of an export, which look rows up by key or foreign
+ * key (= ANY of an array parameter, served by an index whatever the
+ * values): planning them again for every call's values (a custom plan)
+ * costs more than the lookups of a small export.
+ */
+int
+gdpr_search_execute_generic(const char *sql, int nargs, Oid *argtypes, Datum *values,
+							long tcount)
+{
+	return search_execute(sql, nargs, argtypes, values, tcount, true);
 }
 
 /*

@@ -444,15 +444,14 @@ gdpr_shipper_lock(bool wait)
 	bool		got = true;
 	bool		isnull;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gdpr_spi_connect();
 	run_local(wait ? "SELECT pg_catalog.pg_advisory_xact_lock($1)"
 			  : "SELECT pg_catalog.pg_try_advisory_xact_lock($1)",
 			  1, argtypes, values, SPI_OK_SELECT);
 	if (!wait)
 		got = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	gdpr_spi_finish();
 	return got;
 }
 
@@ -471,8 +470,7 @@ gdpr_shipper_read_mark(bool for_update)
 {
 	int64		mark = 0;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gdpr_spi_connect();
 	if (for_update)
 		run_local("INSERT INTO gdpr.state (singleton) VALUES (true) "
 				  "ON CONFLICT (singleton) DO NOTHING",
@@ -489,7 +487,7 @@ gdpr_shipper_read_mark(bool for_update)
 		if (!isnull)
 			mark = DatumGetInt64(d);
 	}
-	SPI_finish();
+	gdpr_spi_finish();
 	return mark;
 }
 
@@ -502,10 +500,9 @@ gdpr_shipper_queue_is_empty(void)
 {
 	uint64		n;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gdpr_spi_connect();
 	n = run_local("SELECT 1 FROM gdpr.queue LIMIT 1", 0, NULL, NULL, SPI_OK_SELECT);
-	SPI_finish();
+	gdpr_spi_finish();
 	return n == 0;
 }
 
@@ -525,6 +522,50 @@ spi_text(int n)
 	copy = SPI_palloc(strlen(value) + 1);
 	strcpy(copy, value);
 	return copy;
+}
+
+/*
+ * The lineage of this database and every id it holds (lineage.c), read once
+ * per transaction: the worker ships one batch per transaction, and
+ * gdpr.ship_log() all of its batches in the caller's.  The strings live in
+ * TopTransactionContext; its reset callback forgets them at the end of the
+ * transaction, so a restore or a re-creation of the extension is seen by the
+ * next shipping round.
+ */
+static char *xact_lineage = NULL;
+static char *xact_lineage_ids = NULL;
+static MemoryContextCallback lineage_reset_cb;
+
+static void
+forget_lineage(void *arg)
+{
+	xact_lineage = NULL;
+	xact_lineage_ids = NULL;
+}
+
+/*
+ * read_lineage
+ *		The lineage and the lineage ids of this database for the current
+ *		transaction (see above).  Connects to SPI itself.
+ */
+static void
+read_lineage(char **lineage, char **lineages)
+{
+	if (xact_lineage == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		char	   *id = gdpr_lineage();
+		char	   *ids = gdpr_lineage_ids();
+
+		xact_lineage = MemoryContextStrdup(TopTransactionContext, id);
+		xact_lineage_ids = MemoryContextStrdup(TopTransactionContext, ids);
+		lineage_reset_cb.func = forget_lineage;
+		lineage_reset_cb.arg = NULL;
+		MemoryContextRegisterResetCallback(TopTransactionContext, &lineage_reset_cb);
+		MemoryContextSwitchTo(old);
+	}
+	*lineage = xact_lineage;
+	*lineages = xact_lineage_ids;
 }
 
 /*
@@ -576,8 +617,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 
 	source = gdpr_source();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gdpr_spi_connect();
 
 	/*
 	 * Read the batch as text arrays, ready to be passed as remote parameters.
@@ -600,7 +640,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 										SPI_tuptable->tupdesc, 1, &isnull));
 	if (count == 0)
 	{
-		SPI_finish();
+		gdpr_spi_finish();
 		return result;
 	}
 	/* the queue's seqs as a real bigint[]: its size is known to the planner */
@@ -611,8 +651,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	keys = spi_text(5);
 	times = spi_text(6);
 	uuids = spi_text(7);
-	lineage = gdpr_lineage();
-	lineages = gdpr_lineage_ids();
+	read_lineage(&lineage, &lineages);
 
 	PG_TRY();
 	{
@@ -701,7 +740,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 			  "     last_error = NULL, last_error_at = NULL",
 			  1, argtypes, args, SPI_OK_INSERT);
 
-	SPI_finish();
+	gdpr_spi_finish();
 
 	result.shipped = count;
 	return result;
@@ -722,14 +761,13 @@ gdpr_shipper_record_error(const char *message)
 	Datum		args[1];
 
 	args[0] = CStringGetTextDatum(gdpr_conninfo_scrub(message));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gdpr_spi_connect();
 	run_local("INSERT INTO gdpr.state AS s (singleton, last_error, last_error_at)"
 			  " VALUES (true, $1, pg_catalog.clock_timestamp())"
 			  " ON CONFLICT (singleton) DO UPDATE"
 			  " SET last_error = excluded.last_error, last_error_at = excluded.last_error_at",
 			  1, argtypes, args, SPI_OK_INSERT);
-	SPI_finish();
+	gdpr_spi_finish();
 }
 
 /*

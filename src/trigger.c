@@ -593,9 +593,16 @@ gdpr_log_delete(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired AFTER ROW for DELETE", "gdpr_log_delete")));
 
+	/* perf: a scrub's 'delete' of this very table: nothing to do per row (scrub.c) */
+	if (gdpr_scrubbing && RelationGetRelid(rel) == gdpr_scrub_deleting)
+		return PointerGetDatum(NULL);
 	gdpr_spi_connect();
 	entry = rel_entry(RelationGetRelid(rel));
 	gdpr_spi_finish();
+	/* perf: a scrub's 'delete' of this table drops its markers at once (scrub.c) */
+	if (gdpr_scrubbing && OidIsValid(entry->registered) &&
+		entry->registered == gdpr_scrub_deleting)
+		return PointerGetDatum(NULL);
 	/* a table unregistered in a concurrent transaction logs nothing more */
 	if (OidIsValid(entry->registered))
 	{
