@@ -131,7 +131,8 @@ SELECT gdpr.anonymise('sc_p', 1), gdpr.anonymise('sc_c', 1), gdpr.anonymise('sc_
 TRUNCATE gdpr.queue;
 SET gdpr.allow_anonymise_db = on;
 SET client_min_messages = warning;
-SELECT rel, action, deleted FROM gdpr.anonymise_db(current_database());
+-- the kept table's count is of the rows left after the cascade
+SELECT rel, action, deleted, anonymised, skipped FROM gdpr.anonymise_db(current_database());
 RESET client_min_messages;
 RESET gdpr.allow_anonymise_db;
 SELECT rel, key FROM gdpr.marker WHERE rel::text LIKE 'sc\_%' ORDER BY rel::text, key;
