@@ -369,13 +369,3 @@ ALTER TABLE gdpr.marker_range ENABLE ROW LEVEL SECURITY;
 CREATE POLICY marker_range_readable ON gdpr.marker_range FOR SELECT TO PUBLIC
     USING (pg_catalog.has_any_column_privilege(rel, 'SELECT'));
 GRANT SELECT ON gdpr.marker_range TO PUBLIC;
-
--- Rows that reach the queue other than through gdpr's own statements (a
--- restore's COPY) wake the log worker when their transaction commits, so a
--- restored queue is shipped at once (see src/worker.c).
-CREATE FUNCTION gdpr.queue_loaded() RETURNS trigger
-    LANGUAGE C
-    AS 'MODULE_PATHNAME', 'gdpr_queue_loaded';
-CREATE TRIGGER gdpr_queue_loaded AFTER INSERT ON gdpr.queue
-    FOR EACH STATEMENT EXECUTE FUNCTION gdpr.queue_loaded();
-REVOKE ALL ON FUNCTION gdpr.queue_loaded() FROM PUBLIC;

@@ -477,6 +477,11 @@ gdpr_rerun(PG_FUNCTION_ARGS)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	gdpr_shipper_require_conninfo();
+	/*
+	 * A restored database's queue came back by COPY, which woke nobody:
+	 * this transaction's commit wakes the log worker for it.
+	 */
+	gdpr_worker_note_queued();
 	InitMaterializedSRF(fcinfo, 0);
 	out.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	out.owner = CurrentResourceOwner;

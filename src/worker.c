@@ -45,7 +45,6 @@
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -71,8 +70,6 @@
 
 #include "gdpr.h"
 #include "shipper.h"
-
-PG_FUNCTION_INFO_V1(gdpr_queue_loaded);
 
 /* bgw_type of the two kinds of worker, as pg_stat_activity shows them */
 #define GDPR_LAUNCHER_TYPE		"gdpr launcher"
@@ -267,25 +264,6 @@ void
 gdpr_worker_note_queued(void)
 {
 	queued_in_xact = true;
-}
-
-/*
- * gdpr_queue_loaded
- *		gdpr.queue_loaded(): statement trigger after INSERT (and COPY) on
- *		gdpr.queue.  Rows that reach the queue other than through events.c,
- *		a restore's COPY above all, wake the launcher at commit too; without
- *		it a restored queue would wait for the next sweep.
- */
-Datum
-gdpr_queue_loaded(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager",
-						"gdpr_queue_loaded")));
-	gdpr_worker_note_queued();
-	return PointerGetDatum(NULL);
 }
 
 /*
