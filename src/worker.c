@@ -8,7 +8,8 @@
  * a dynamic worker ("gdpr log shipper") for a database listed in
  * gdpr.databases when that database has events to ship: a transaction that
  * queued events notes its database in shared memory when it commits and
- * wakes the launcher.  The launcher also looks at every listed database when
+ * wakes the launcher (only when the database was not noted already; a
+ * wake-up for a database the launcher knows reads no catalog).  The launcher also looks at every listed database when
  * it starts, after a reload and every GDPR_SWEEP_INTERVAL (events committed
  * as part of a prepared transaction, say), and stops the shipper of a
  * database that leaves the list.  Shippers are never restarted by the
@@ -17,8 +18,9 @@
  * predecessor instead of leaving them running unsupervised.
  *
  * A shipper connects to its database and ships the queue every
- * gdpr.ship_interval (at once again after a full batch, and at once when the
- * launcher wakes it for new events), keeping its connection to the log
+ * gdpr.ship_interval (at once again after a full batch; a running shipper
+ * is not woken for each commit, so that a busy database gets one round per
+ * interval, not one per transaction), keeping its connection to the log
  * database while there is work.  Once the queue has stayed empty for
  * GDPR_SHIPPER_LINGER it exits, closing both connections: a database with
  * nothing to ship has no gdpr process connected to it, so DROP DATABASE and
@@ -134,6 +136,7 @@ static bool queued_in_xact = false;
 
 /* Local state (launcher) */
 static List *shippers = NIL;	/* ShipperSlot *, in TopMemoryContext */
+static List *seen_databases = NIL;	/* OIDs at the last look, in TopMemoryContext */
 static bool launch_warned = false;
 static long launcher_timeout = GDPR_LAUNCHER_NAPTIME;	/* next wait, ms */
 static TimestampTz last_sweep = 0;
@@ -224,7 +227,8 @@ note_pending(Oid dboid)
 	}
 	latch = worker_shared->launcher_latch;
 	SpinLockRelease(&worker_shared->mutex);
-	if (latch != NULL)
+	/* already pending: the launcher has been woken for it and will see it */
+	if (latch != NULL && !known)
 		SetLatch(latch);
 }
 
@@ -342,11 +346,10 @@ existing_databases(void)
  * a reload only, not on every look.  Allocates in the caller's context.
  */
 static List *
-wanted_databases(bool warn_missing)
+wanted_databases(bool warn_missing, List *existing)
 {
 	char	   *raw = pstrdup(gdpr_databases ? gdpr_databases : "");
 	List	   *names = NIL;
-	List	   *existing;
 	List	   *result = NIL;
 	ListCell   *lc;
 
@@ -358,7 +361,6 @@ wanted_databases(bool warn_missing)
 		return NIL;
 	}
 
-	existing = existing_databases();
 	foreach(lc, names)
 	{
 		char	   *name = (char *) lfirst(lc);
@@ -421,35 +423,23 @@ start_shipper(const char *dbname)
 
 /*
  * take_pending
- *		Mark the slots whose databases committed events since the last look
- *		(all of them when the shared list overflowed), emptying the list.
+ *		Take the shared list of databases that committed events since the
+ *		last look into pending[] (at most GDPR_MAX_PENDING), emptying it;
+ *		*all when it overflowed.  Returns how many there are.
  */
-static void
-take_pending(void)
+static int
+take_pending(Oid *pending, bool *all)
 {
-	Oid			pending[GDPR_MAX_PENDING];
 	int			n;
-	bool		all;
-	ListCell   *lc;
 
 	SpinLockAcquire(&worker_shared->mutex);
 	n = worker_shared->npending;
 	memcpy(pending, worker_shared->pending, sizeof(Oid) * n);
-	all = worker_shared->all_pending;
+	*all = worker_shared->all_pending;
 	worker_shared->npending = 0;
 	worker_shared->all_pending = false;
 	SpinLockRelease(&worker_shared->mutex);
-
-	foreach(lc, shippers)
-	{
-		ShipperSlot *slot = (ShipperSlot *) lfirst(lc);
-
-		for (int i = 0; i < n && !slot->pending; i++)
-			if (pending[i] == slot->dboid)
-				slot->pending = true;
-		if (all)
-			slot->pending = true;
-	}
+	return n;
 }
 
 /*
@@ -475,17 +465,13 @@ serve_slot(ShipperSlot *slot)
 	}
 	if (!slot->pending)
 		return;
+	/*
+	 * A running shipper looks at the queue every gdpr.ship_interval anyway:
+	 * waking it for every commit would make a shipping round of every
+	 * commit under load.
+	 */
 	if (slot->handle != NULL)
-	{
-		if (pid != 0)
-		{
-			PGPROC	   *proc = BackendPidGetProc(pid);
-
-			if (proc != NULL)
-				SetLatch(&proc->procLatch);
-		}
 		return;
-	}
 	if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0')
 		return;					/* nowhere to ship: the events wait */
 	{
@@ -509,19 +495,17 @@ serve_slot(ShipperSlot *slot)
 }
 
 /*
- * sync_shippers
- *		Bring the shippers in line with gdpr.databases and the databases
- *		that have events to ship.
- *
- * Slots of databases no longer listed go, their shippers stopped; newly
- * listed databases get a slot.  With sweep, every listed database is
- * looked at, as if it had events (a new launcher, a reload, and every
- * GDPR_SWEEP_INTERVAL).
+ * update_slots
+ *		Bring the slots in line with gdpr.databases: slots of databases no
+ *		longer listed (or dropped) go, their shippers stopped; listed
+ *		databases without a slot get one, pending (it may have events
+ *		already).  Remembers every database it saw (seen_databases).
  */
 static void
-sync_shippers(bool warn_missing, bool sweep)
+update_slots(bool warn_missing)
 {
-	List	   *wanted = wanted_databases(warn_missing);
+	List	   *existing = existing_databases();
+	List	   *wanted = wanted_databases(warn_missing, existing);
 	List	   *keep = NIL;
 	ListCell   *lc;
 	MemoryContext old;
@@ -581,12 +565,49 @@ sync_shippers(bool warn_missing, bool sweep)
 	list_free(shippers);
 	shippers = keep;
 
-	take_pending();
+	list_free(seen_databases);
+	seen_databases = NIL;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	foreach(lc, existing)
+		seen_databases = lappend_oid(seen_databases, ((DatabaseEntry *) lfirst(lc))->oid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * sync_shippers
+ *		One round of the launcher: take the databases that committed events,
+ *		and start or keep the shippers they need.
+ *
+ * The list of databases (a scan of pg_database) is read again only when
+ * it may have changed for gdpr: after a reload, at a sweep, when the
+ * shared list overflowed, or when a database the launcher has not seen
+ * committed events.  A wake-up for a known database costs no catalog
+ * access.  With sweep, every listed database is looked at, as if it had
+ * events (a new launcher, a reload, and every GDPR_SWEEP_INTERVAL).
+ */
+static void
+sync_shippers(bool warn_missing, bool sweep)
+{
+	Oid			pending[GDPR_MAX_PENDING];
+	bool		all;
+	int			n = take_pending(pending, &all);
+	bool		refresh = warn_missing || sweep || all || seen_databases == NIL;
+	ListCell   *lc;
+
+	for (int i = 0; i < n && !refresh; i++)
+		if (!list_member_oid(seen_databases, pending[i]))
+			refresh = true;
+	if (refresh)
+		update_slots(warn_missing);
+
 	foreach(lc, shippers)
 	{
 		ShipperSlot *slot = (ShipperSlot *) lfirst(lc);
 
-		if (sweep)
+		for (int i = 0; i < n && !slot->pending; i++)
+			if (pending[i] == slot->dboid)
+				slot->pending = true;
+		if (all || sweep)
 			slot->pending = true;
 		serve_slot(slot);
 	}
