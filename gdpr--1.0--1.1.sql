@@ -369,3 +369,46 @@ ALTER TABLE gdpr.marker_range ENABLE ROW LEVEL SECURITY;
 CREATE POLICY marker_range_readable ON gdpr.marker_range FOR SELECT TO PUBLIC
     USING (pg_catalog.has_any_column_privilege(rel, 'SELECT'));
 GRANT SELECT ON gdpr.marker_range TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Events in batches (see src/events.c and src/shipper.c)
+------------------------------------------------------------------------------
+
+-- The events of one statement are queued as rows of up to 1,000 keys
+-- (keys; key is NULL) instead of a row per event; a single event keeps
+-- using key.  The kind check goes: only gdpr's own fixed statements write
+-- here, and the log database checks every event it takes.
+ALTER TABLE gdpr.queue
+    ALTER COLUMN key DROP NOT NULL,
+    ADD COLUMN keys text[],
+    DROP CONSTRAINT queue_kind_check;
+
+-- One row per queued event, in shipping order (seq, ord).  An event of a
+-- batch has its own event_uuid, derived from the batch's and its place in
+-- it, so that shipping a batch again delivers nothing twice.
+CREATE VIEW gdpr.queued_events AS
+SELECT q.seq,
+       e.ord,
+       CASE WHEN q.keys IS NULL THEN q.event_uuid
+            ELSE pg_catalog.md5(q.event_uuid::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+                                OPERATOR(pg_catalog.||) e.ord::pg_catalog.text)::pg_catalog.uuid
+       END AS event_uuid,
+       q.kind,
+       q.table_name,
+       e.key,
+       q.occurred_at
+  FROM gdpr.queue q
+ CROSS JOIN LATERAL pg_catalog.unnest(COALESCE(q.keys, ARRAY[q.key]))
+       WITH ORDINALITY AS e(key, ord);
+COMMENT ON VIEW gdpr.queued_events
+    IS 'the events waiting to be shipped to the log database, one row per event';
+REVOKE ALL ON gdpr.queued_events FROM PUBLIC;
+
+CREATE OR REPLACE VIEW gdpr.log_status AS
+SELECT (SELECT COALESCE(pg_catalog.sum(COALESCE(pg_catalog.cardinality(q.keys), 1)), 0)
+          FROM gdpr.queue q) AS queued,
+       (SELECT pg_catalog.min(q.occurred_at) FROM gdpr.queue q) AS oldest_queued_at,
+       s.last_shipped_at,
+       s.last_error
+  FROM (SELECT true AS one) o
+  LEFT JOIN gdpr.state s ON s.singleton;

@@ -33,7 +33,7 @@ SELECT gdpr.anonymise('a_person', 2::bigint);
 SELECT * FROM a_person ORDER BY id;
 SELECT * FROM a_audit ORDER BY id;
 SELECT rel, key FROM gdpr.marker WHERE rel = 'a_person'::regclass ORDER BY key;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT gdpr.is_anonymised('a_person', '1'), gdpr.is_anonymised('a_person', 01),
        gdpr.is_anonymised('a_person', '3');
 
@@ -41,7 +41,7 @@ SELECT gdpr.is_anonymised('a_person', '1'), gdpr.is_anonymised('a_person', 01),
 UPDATE a_person SET name = 'Back again' WHERE id = 1;
 SELECT gdpr.anonymise('a_person', 1, force => true);
 SELECT name FROM a_person WHERE id = 1;
-SELECT count(*) FROM gdpr.queue WHERE key = '1';
+SELECT count(*) FROM gdpr.queued_events WHERE key = '1';
 
 -- a key that matches no row is an error (with or without force), malformed
 -- keys too; nothing changes
@@ -56,7 +56,7 @@ SELECT gdpr.anonymise('a_person', '');
 SELECT gdpr.anonymise('a_person', NULL::text) IS NULL AS strict;
 SELECT gdpr.is_anonymised('a_person', 'x');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT count(*) FROM gdpr.queue;
+SELECT count(*) FROM gdpr.queued_events;
 
 -- an unregistered table
 CREATE TABLE a_unregistered (id int PRIMARY KEY, x text);
@@ -69,9 +69,9 @@ SELECT gdpr.is_anonymised('a_unregistered', 1);
 -- an error rolls back the values, the marker and the event together
 BEGIN;
 SELECT gdpr.anonymise('a_person', 3);
-SELECT gdpr.is_anonymised('a_person', 3), (SELECT count(*) FROM gdpr.queue WHERE key = '3');
+SELECT gdpr.is_anonymised('a_person', 3), (SELECT count(*) FROM gdpr.queued_events WHERE key = '3');
 ROLLBACK;
-SELECT name, gdpr.is_anonymised('a_person', 3), (SELECT count(*) FROM gdpr.queue WHERE key = '3')
+SELECT name, gdpr.is_anonymised('a_person', 3), (SELECT count(*) FROM gdpr.queued_events WHERE key = '3')
   FROM a_person WHERE id = 3;
 
 -- anonymise_many: ignores keys that match no row, counts only changed rows
@@ -98,7 +98,7 @@ SELECT count(*) FILTER (WHERE v IS NULL) AS anonymised, count(*) FROM a_batch;
 SET gdpr.log_anonymise = off;
 SELECT gdpr.anonymise('a_person', 6);
 RESET gdpr.log_anonymise;
-SELECT gdpr.is_anonymised('a_person', 6), (SELECT count(*) FROM gdpr.queue WHERE key = '6');
+SELECT gdpr.is_anonymised('a_person', 6), (SELECT count(*) FROM gdpr.queued_events WHERE key = '6');
 
 -- can_anonymise = false: found, never anonymised, silently
 CREATE TABLE a_kept (id int PRIMARY KEY, name text);
@@ -164,7 +164,7 @@ SELECT gdpr.register('a_when', ARRAY['v']);
 SELECT gdpr.anonymise('a_when', ROW('2024-05-06 07:08:09+00'::timestamptz, '2024-05-06'::date));
 DELETE FROM a_when WHERE v = 'y';
 SELECT key FROM gdpr.marker WHERE rel = 'a_when'::regclass;
-SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.a_when' ORDER BY seq;
+SELECT kind, key FROM gdpr.queued_events WHERE table_name = 'public.a_when' ORDER BY seq, ord;
 RESET DateStyle;
 SET TimeZone = 'Asia/Tokyo';
 SELECT gdpr.is_anonymised('a_when', '(2024-05-06 07:08:09+00,2024-05-06)');
@@ -200,7 +200,7 @@ SELECT gdpr.key_exists('a_person', 'five');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT gdpr.delete_key('a_two', '(8,2024-01-01)');
 SELECT gdpr.delete_key('a_two', '(8,2024-01-01)');
-SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.a_two' AND kind = 'delete';
+SELECT kind, key FROM gdpr.queued_events WHERE table_name = 'public.a_two' AND kind = 'delete';
 SELECT gdpr.delete_key('a_two', '(8)');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SET ROLE regress_gdpr_nobody;

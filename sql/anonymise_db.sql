@@ -40,7 +40,7 @@ SELECT count(*) FILTER (WHERE secret IS NULL) FROM s_pair;
 -- marked rows: markers and the keys of marker ranges
 SELECT rel, count(*) FROM (SELECT rel, key FROM gdpr.marker UNION SELECT r.rel, g::text FROM gdpr.marker_range AS r, generate_series(r.lo, r.hi) AS g) AS m WHERE rel::text LIKE 's\_%' GROUP BY 1 ORDER BY 1;
 -- it writes no events to the log (only the single anonymise above did)
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 -- a second run finds nothing left to do
 SELECT * FROM gdpr.anonymise_db(current_database()) ORDER BY rel::text;
 

@@ -21,7 +21,7 @@ GRANT EXECUTE ON FUNCTION d_remove(int) TO regress_gdpr_nobody;
 SET ROLE regress_gdpr_nobody;
 SELECT d_remove(7);
 RESET ROLE;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 
 -- a rollback leaves no event; a savepoint rolled back takes its events along
 BEGIN;
@@ -33,15 +33,15 @@ SAVEPOINT s;
 DELETE FROM d_person WHERE id = 4;
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
-SELECT kind, table_name, key FROM gdpr.queue WHERE table_name = 'public.d_person' AND key IN ('4', '5', '6') ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events WHERE table_name = 'public.d_person' AND key IN ('4', '5', '6') ORDER BY seq, ord;
 
 -- nothing personal in an event: only kind, table and key
-SELECT count(*) FROM gdpr.queue q, d_person p WHERE q::text LIKE '%' || p.name || '%';
+SELECT count(*) FROM gdpr.queued_events q, d_person p WHERE q::text LIKE '%' || p.name || '%';
 
 -- TRUNCATE is logged, one delete event per row
 SELECT count(*) FROM d_person;
 TRUNCATE d_order, d_person;
-SELECT table_name, count(*) FROM gdpr.queue WHERE kind = 'delete' GROUP BY 1 ORDER BY 1;
+SELECT table_name, count(*) FROM gdpr.queued_events WHERE kind = 'delete' GROUP BY 1 ORDER BY 1;
 
 -- partitioned tables: rows deleted through the parent or a partition, and
 -- partitions attached later, are logged under the registered table's name
@@ -59,13 +59,13 @@ CREATE TABLE d_pay_mar (day date, id int, payer text, PRIMARY KEY (day, id));
 INSERT INTO d_pay_mar VALUES ('2024-03-05', 5, 'e');
 ALTER TABLE d_pay ATTACH PARTITION d_pay_mar FOR VALUES FROM ('2024-03-01') TO ('2024-04-01');
 TRUNCATE d_pay_mar;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname ILIKE 'gdpr%' AND tgrelid::regclass::text LIKE 'd_pay%' ORDER BY 1, 2;
 
 -- unregistering removes the capture
 SELECT gdpr.unregister('d_pay');
 DELETE FROM d_pay;
-SELECT count(*) FROM gdpr.queue WHERE table_name = 'public.d_pay';
+SELECT count(*) FROM gdpr.queued_events WHERE table_name = 'public.d_pay';
 
 -- the trigger functions refuse to be called other than as gdpr attaches them
 SELECT gdpr.log_delete();

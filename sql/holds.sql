@@ -65,10 +65,10 @@ DELETE FROM h_order;
 TRUNCATE h_order;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT (SELECT count(*) FROM h_person) AS persons, (SELECT count(*) FROM h_order) AS orders,
-       (SELECT count(*) FROM gdpr.queue) AS events;
+       (SELECT count(*) FROM gdpr.queued_events) AS events;
 -- rows without a hold still go
 DELETE FROM h_order WHERE id = 6;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 TRUNCATE gdpr.queue;
 
 -- gdpr.anonymise of a held row: NOTICE naming the hold, false, deferred
@@ -91,7 +91,7 @@ DELETE FROM h_person WHERE id = 3;
 SELECT id, author_id, body, gdpr.is_anonymised('h_comment', id) FROM h_comment
  WHERE id IN (3) ORDER BY id;
 SELECT rel, key, kind FROM gdpr.deferred_erasure ORDER BY 1::text, 2, 3;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 TRUNCATE gdpr.queue;
 
 -- retention: held rows are left alone and counted in "held"
@@ -117,7 +117,7 @@ RESET gdpr.allow_anonymise_db;
 -- release carries out what was deferred, in the same transaction
 SELECT * FROM gdpr.release(:h1);
 SELECT id, name, gdpr.is_anonymised('h_person', id) FROM h_person WHERE id = 1;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT * FROM gdpr.release(:h1);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT id, active, released_by = current_user AS by_me FROM gdpr.holds WHERE id = :h1;
@@ -137,7 +137,7 @@ INSERT INTO gdpr.deferred_erasure (rel, key, kind) VALUES ('h_order', '4', 'dele
 TRUNCATE gdpr.queue;
 SELECT * FROM gdpr.release(:h4);
 SELECT count(*) FROM h_order WHERE id = 4;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 
 -- an expired hold stops protecting its row; gdpr.release_expired() carries
 -- out what was deferred

@@ -47,6 +47,6 @@ SELECT gdpr.on_delete_anonymise('"we;ird ""schema""".child', 'fk''); DROP TABLE 
 TRUNCATE gdpr.queue;
 DELETE FROM "we;ird ""schema"""."Robert'); DROP TABLE students;--" WHERE "ıd" = 1;
 SELECT * FROM "we;ird ""schema""".child;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 -- the logged name resolves back to the table
-SELECT to_regclass(table_name) IS NOT NULL AS resolves FROM gdpr.queue ORDER BY seq;
+SELECT to_regclass(table_name) IS NOT NULL AS resolves FROM gdpr.queued_events ORDER BY seq, ord;

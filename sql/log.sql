@@ -61,6 +61,7 @@ SET ROLE regress_gdpr_log_user;
 SELECT gdpr.ship_log();
 SELECT * FROM gdpr.log_status;
 SELECT count(*) FROM gdpr.queue;
+SELECT count(*) FROM gdpr.queued_events;
 -- the connection string is for superusers' eyes only (SQLSTATE only: 16
 -- reworded the message)
 \set VERBOSITY sqlstate

@@ -32,7 +32,7 @@ SELECT gdpr.is_anonymised('mr_person', 15) AS fifteen, gdpr.is_anonymised('mr_pe
 SELECT gdpr.anonymise('mr_person', 5) AS five, gdpr.anonymise('mr_person', '6', force => false) AS six;
 SELECT gdpr.anonymise_many('mr_person', ARRAY[1, 2, 15]);
 SELECT id, name FROM mr_person WHERE id IN (1, 15, 30) ORDER BY id;
-SELECT kind, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, key FROM gdpr.queued_events ORDER BY seq, ord;
 
 -- retention leaves rows in a range out of what is due
 SELECT gdpr.set_retention('mr_person', 'seen', interval '1 day');

@@ -62,7 +62,7 @@ SELECT gdpr.anonymise('m_unique', 1235);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT * FROM m_unique WHERE id = 1235;
 SELECT gdpr.is_anonymised('m_unique', 1235);
-SELECT count(*) FROM gdpr.queue WHERE table_name = 'public.m_unique' AND key = '1235';
+SELECT count(*) FROM gdpr.queued_events WHERE table_name = 'public.m_unique' AND key = '1235';
 
 -- every other method on one table
 CREATE FUNCTION public.initials(old text, key text) RETURNS text

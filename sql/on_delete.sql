@@ -50,7 +50,7 @@ SELECT tgname FROM pg_trigger WHERE tgrelid = 'o_person'::regclass AND tgname IL
 DELETE FROM o_person WHERE id = 2;
 SELECT * FROM o_comment ORDER BY id;
 SELECT * FROM o_account ORDER BY id;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 
 -- multi-row deletes; already anonymised children are not anonymised again
 SELECT gdpr.anonymise('o_comment', 3);
@@ -58,7 +58,7 @@ UPDATE o_comment SET signature = 'edited after anonymisation' WHERE id = 3;
 TRUNCATE gdpr.queue;
 DELETE FROM o_person WHERE id IN (1, 3);
 SELECT * FROM o_comment ORDER BY id;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 
 -- a rollback undoes the anonymisation with the delete
 BEGIN;

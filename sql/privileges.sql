@@ -180,7 +180,7 @@ DROP TRIGGER gdpr_log_delete ON pv_named;
 SELECT gdpr.register('pv_named', ARRAY['name']);
 INSERT INTO pv_named VALUES (1, 'x');
 DELETE FROM pv_named;
-SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.pv_named';
+SELECT kind, key FROM gdpr.queued_events WHERE table_name = 'public.pv_named';
 SELECT gdpr.unregister('pv_named');
 -- the same for the TRUNCATE trigger's name; the failed registration leaves nothing behind
 CREATE TRIGGER gdpr_log_truncate BEFORE TRUNCATE ON pv_named FOR EACH STATEMENT EXECUTE FUNCTION pv_noop();

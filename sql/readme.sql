@@ -76,7 +76,7 @@ DELETE FROM person WHERE id = 42;
 SELECT * FROM comment ORDER BY id;
 -- 3 events: two anonymisations and a delete, PII-free
 SELECT queued FROM gdpr.log_status;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 
 ------------------------------------------------------------------------------
 -- SQL reference, in the README's order, on fresh tables
@@ -164,7 +164,7 @@ SELECT id, name, email FROM person WHERE id = 43;
 
 -- gdpr.log_status: every event so far is queued (no log database here)
 SELECT queued, last_error FROM gdpr.log_status;
-SELECT kind, table_name, key, count(*) FROM gdpr.queue
+SELECT kind, table_name, key, count(*) FROM gdpr.queued_events
  GROUP BY kind, table_name, key ORDER BY table_name, key, kind;
 
 -- gdpr.ship_log without gdpr.log_conninfo is an error
@@ -255,7 +255,7 @@ DROP TABLE post, member;
 TRUNCATE gdpr.queue;
 SELECT count(*) AS comment_markers FROM (SELECT rel, key FROM gdpr.marker UNION SELECT r.rel, g::text FROM gdpr.marker_range AS r, generate_series(r.lo, r.hi) AS g) AS m WHERE rel = 'comment'::regclass;
 TRUNCATE comment;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY key::integer;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY key::integer;
 -- and the markers of the truncated rows go with them
 SELECT count(*) AS comment_markers FROM (SELECT rel, key FROM gdpr.marker UNION SELECT r.rel, g::text FROM gdpr.marker_range AS r, generate_series(r.lo, r.hi) AS g) AS m WHERE rel = 'comment'::regclass;
 
@@ -278,7 +278,7 @@ INSERT INTO visit VALUES (1, '2026-03-01', '192.0.2.1'), (2, '2027-03-01', '192.
 TRUNCATE gdpr.queue;
 TRUNCATE visit_2026;
 DELETE FROM visit WHERE id = 2;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 DROP TABLE visit;
 
 -- a deleted row's marker goes with it: a new row that takes the key of an
@@ -440,7 +440,7 @@ DELETE FROM shop_person WHERE id = 1;
 COMMIT;
 SELECT * FROM shop_comment;
 RESET ROLE;
-SELECT kind, table_name, key FROM gdpr.queue
+SELECT kind, table_name, key FROM gdpr.queued_events
  WHERE table_name LIKE 'public.shop%' ORDER BY seq;
 -- migrations.RunSQL(..., UNREGISTER): the reverse migration
 SET ROLE regress_readme_shop;

@@ -92,7 +92,7 @@ SELECT * FROM gdpr.apply_retention(dry_run => true) ORDER BY rel::text;
 SELECT * FROM gdpr.apply_retention('r_person', dry_run => true);
 SELECT count(*) FROM gdpr.marker WHERE rel = 'r_person'::regclass;
 SELECT count(*) FROM r_session;
-SELECT count(*) FROM gdpr.queue;
+SELECT count(*) FROM gdpr.queued_events;
 SELECT count(*) FROM gdpr.retention WHERE last_applied_at IS NOT NULL;
 
 -- 'anonymise' erases the due rows as anonymise_many does: markers and
@@ -102,12 +102,12 @@ TRUNCATE gdpr.queue;
 SELECT * FROM gdpr.apply_retention('r_person');
 SELECT id, name, email, seen IS NULL AS seen_null FROM r_person ORDER BY id;
 SELECT key FROM gdpr.marker WHERE rel = 'r_person'::regclass ORDER BY key::int;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT rel, due, last_applied_at IS NOT NULL AS applied, last_done
   FROM gdpr.retention WHERE rel = 'r_person'::regclass;
 -- idempotent: a second run finds nothing due
 SELECT * FROM gdpr.apply_retention('r_person');
-SELECT count(*) FROM gdpr.queue;
+SELECT count(*) FROM gdpr.queued_events;
 SELECT last_done FROM gdpr.retention WHERE rel = 'r_person'::regclass;
 
 -- 'delete' is a plain DELETE by the caller: delete events, the foreign
@@ -118,7 +118,7 @@ SELECT * FROM gdpr.apply_retention('r_person');
 SELECT id FROM r_person ORDER BY id;
 SELECT id, author_id, body FROM r_comment WHERE id >= 8 ORDER BY id;
 SELECT id FROM r_session WHERE id >= 8 ORDER BY id;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT count(*) FROM gdpr.marker WHERE rel = 'r_person'::regclass AND key::int >= 9;
 
 -- every policy at once, in the order of the tables' names
@@ -126,7 +126,7 @@ TRUNCATE gdpr.queue;
 SELECT * FROM gdpr.apply_retention();
 SELECT id FROM r_session ORDER BY id;
 SELECT count(*) FROM r_ref;
-SELECT kind, table_name, count(*) FROM gdpr.queue GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT kind, table_name, count(*) FROM gdpr.queued_events GROUP BY 1, 2 ORDER BY 1, 2;
 
 -- the caller's own rights: a role that may not delete gets the error, and
 -- nothing is erased
@@ -179,7 +179,7 @@ SELECT count(*) FILTER (WHERE name IS NULL) AS anonymised,
        count(*) FILTER (WHERE name IS NULL AND at > now() - interval '1 week') AS too_early
   FROM r_big;
 SELECT count(*) AS markers FROM gdpr.marker WHERE rel = 'r_big'::regclass;
-SELECT count(*) AS events, count(DISTINCT key) AS keys FROM gdpr.queue
+SELECT count(*) AS events, count(DISTINCT key) AS keys FROM gdpr.queued_events
  WHERE kind = 'anonymise' AND table_name = 'public.r_big';
 SELECT last_done FROM gdpr.retention WHERE rel = 'r_big'::regclass;
 -- the procedure's 'delete' too
@@ -188,7 +188,7 @@ TRUNCATE gdpr.queue;
 CALL gdpr.apply_retention_batched();
 RESET gdpr.anonymise_batch_size;
 SELECT count(*) AS left, min(at) > now() - interval '1 week' AS only_recent FROM r_big;
-SELECT count(*) FROM gdpr.queue WHERE kind = 'delete' AND table_name = 'public.r_big';
+SELECT count(*) FROM gdpr.queued_events WHERE kind = 'delete' AND table_name = 'public.r_big';
 SELECT count(*) FROM gdpr.marker WHERE rel = 'r_big'::regclass;
 
 -- declarations: the table key "retention"; a table declaration without it

@@ -85,13 +85,13 @@ SELECT * FROM sc_country ORDER BY code;
 SELECT id, name, email FROM sc_customer ORDER BY id;
 SELECT id, order_id, who FROM sc_audit ORDER BY id;
 -- no events at all, the deletes' and truncates' included
-SELECT count(*) AS events FROM gdpr.queue;
+SELECT count(*) AS events FROM gdpr.queued_events;
 -- markers: of the deleted and truncated rows none is left
 SELECT rel, count(*) FROM (SELECT rel, key FROM gdpr.marker UNION SELECT r.rel, g::text FROM gdpr.marker_range AS r, generate_series(r.lo, r.hi) AS g) AS m WHERE rel::text LIKE 'sc\_%' GROUP BY 1 ORDER BY rel::text;
 -- the capture is back after the scrub
 INSERT INTO sc_session VALUES (9, 1, 'late');
 DELETE FROM sc_session WHERE id = 9;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 TRUNCATE gdpr.queue;
 
 -- the procedure form, committing per batch, the same actions
@@ -106,7 +106,7 @@ RESET gdpr.anonymise_batch_size;
 SELECT (SELECT count(*) FROM sc_session) AS sessions, (SELECT count(*) FROM sc_token) AS tokens,
        (SELECT count(*) FROM sc_order) AS orders, (SELECT count(*) FROM sc_order_line) AS lines,
        (SELECT count(*) FROM sc_customer WHERE name IS NOT NULL) AS named;
-SELECT count(*) AS events FROM gdpr.queue;
+SELECT count(*) AS events FROM gdpr.queued_events;
 RESET gdpr.allow_anonymise_db;
 
 -- a table declaration without "scrub" is back to anonymise
@@ -137,10 +137,10 @@ RESET client_min_messages;
 RESET gdpr.allow_anonymise_db;
 SELECT rel, key FROM gdpr.marker WHERE rel::text LIKE 'sc\_%' ORDER BY rel::text, key;
 SELECT id, p, note FROM sc_c ORDER BY id;
-SELECT count(*) AS events FROM gdpr.queue;
+SELECT count(*) AS events FROM gdpr.queued_events;
 -- the capture is back after the scrub
 DELETE FROM sc_c;
-SELECT kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT count(*) AS markers FROM gdpr.marker WHERE rel::text LIKE 'sc\_%';
 SELECT gdpr.unregister('sc_c'), gdpr.unregister('sc_p');
 DROP TABLE sc_c, sc_p;

@@ -12,6 +12,7 @@ SELECT * FROM gdpr.log_status;
 SELECT * FROM gdpr.registered_columns;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM gdpr.queue;
+SELECT count(*) FROM gdpr.queued_events;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 INSERT INTO gdpr.marker VALUES ('a_person', '99');
 \echo sqlstate :LAST_ERROR_SQLSTATE
@@ -28,12 +29,13 @@ SELECT gdpr.anonymise('sec_customer', 1);
 DELETE FROM sec_customer WHERE id = 2;
 SELECT queued > 0 AS queued FROM gdpr.log_status;
 SELECT count(*) FROM gdpr.queue;
+SELECT count(*) FROM gdpr.queued_events;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 -- it cannot register a table it does not own
 SELECT gdpr.register('a_kept', '{}');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT kind, key FROM gdpr.queue WHERE table_name = 'public.sec_customer' ORDER BY seq;
+SELECT kind, key FROM gdpr.queued_events WHERE table_name = 'public.sec_customer' ORDER BY seq, ord;
 
 -- search_path capture: functions and operators in a schema earlier in the
 -- path, shadowing what gdpr uses, are never called

@@ -34,6 +34,22 @@
 #define STMT_MARK			1
 #define STMT_MARK_FORCE		2
 #define STMT_SPLIT_RANGES	3
+#define STMT_QUEUE_DELETE	4
+#define STMT_BATCHED		5	/* added to 0-2: their batched forms */
+
+/*
+ * Events in batches (version 1.1): the events of one statement go to
+ * gdpr.queue as rows of up to 1,000 keys each (column keys; key is NULL),
+ * in the order of the keys, instead of a row per event.  The view
+ * gdpr.queued_events shows them one row per event, each with its own
+ * event_uuid, and the shipper sends them so (shipper.c).  A database still
+ * at version 1.0 has no column keys: there the statements write a row per
+ * event.
+ */
+#define BATCH_OF(tab, key, ord) \
+	" SELECT 'anonymise', $3, pg_catalog.array_agg(" key " ORDER BY " ord ")" \
+	" FROM " tab " WHERE $4" \
+	" GROUP BY (" ord " OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000"
 
 static const char *const statements[] = {
 	/* STMT_QUEUE_DELETES: $1 rel, $2 table name, $3 keys, $4 queue */
@@ -88,6 +104,35 @@ static const char *const statements[] = {
 	"             FROM cut GROUP BY lo, hi, anonymised_at)"
 	"INSERT INTO gdpr.marker_range (rel, lo, hi, anonymised_at)"
 	" SELECT $1, lo, hi, anonymised_at FROM piece WHERE lo OPERATOR(pg_catalog.<=) hi",
+	/* STMT_QUEUE_DELETE: $1 rel, $2 table name, $3 one key, $4 queue */
+	"WITH m AS ("
+	" DELETE FROM gdpr.marker WHERE key OPERATOR(pg_catalog.=) $3"
+	" AND rel OPERATOR(pg_catalog.=) $1)"
+	"INSERT INTO gdpr.queue (kind, table_name, key) SELECT 'delete', $2, $3 WHERE $4",
+	/* STMT_BATCHED + STMT_QUEUE_DELETES */
+	"WITH m AS ("
+	" DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
+	" AND key OPERATOR(pg_catalog.=) ANY ($3))"
+	"INSERT INTO gdpr.queue (kind, table_name, keys)"
+	" SELECT 'delete', $2, pg_catalog.array_agg(u.k ORDER BY u.i)"
+	" FROM pg_catalog.unnest($3) WITH ORDINALITY AS u(k, i) WHERE $4"
+	" GROUP BY (u.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000",
+	/* STMT_BATCHED + STMT_MARK */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker AS m (rel, key)"
+	" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+	" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key),"
+	" n AS (SELECT m.key, pg_catalog.row_number() OVER () AS i FROM m)"
+	"INSERT INTO gdpr.queue (kind, table_name, keys)"
+	BATCH_OF("n", "n.key", "n.i"),
+	/* STMT_BATCHED + STMT_MARK_FORCE */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker AS m (rel, key)"
+	" SELECT $1, k FROM pg_catalog.unnest($2) AS k"
+	" ON CONFLICT (rel, key) DO UPDATE"
+	" SET anonymised_at = pg_catalog.now())"
+	"INSERT INTO gdpr.queue (kind, table_name, keys)"
+	BATCH_OF("pg_catalog.unnest($2) WITH ORDINALITY AS u(k, i)", "u.k", "u.i"),
 };
 
 /* Local state: the plans, kept per backend */
@@ -105,16 +150,37 @@ static void
 build_plan(void *entry, const void *key, void *arg)
 {
 	Oid			stmt = *(const Oid *) key;
-	Oid			types[4][4] = {
+	Oid			types[8][4] = {
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
+		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 	};
 	GdprPlanEntry *pe = entry;
+	Oid			form = stmt;
 
-	pe->plans[0] = gdpr_prepare_lookup_plan(statements[stmt], 4, types[stmt]);
+	/* the batched form where gdpr.queue has batches (the plan depends on it) */
+	if (stmt <= STMT_MARK_FORCE && gdpr_events_batched())
+		form += STMT_BATCHED;
+	pe->plans[0] = gdpr_prepare_lookup_plan(statements[form], 4, types[form]);
 	gdpr_cache_depend_plan(entry, pe->plans[0]);
+}
+
+/*
+ * gdpr_events_batched
+ *		Whether gdpr.queue takes events in batches (its column keys, added
+ *		by version 1.1).
+ */
+bool
+gdpr_events_batched(void)
+{
+	Oid			queue = get_relname_relid("queue", gdpr_schema_oid());
+
+	return OidIsValid(queue) && get_attnum(queue, "keys") != InvalidAttrNumber;
 }
 
 /*
@@ -140,16 +206,24 @@ run_as_owner(Oid stmt, Datum *values)
 /*
  * gdpr_events_queue
  *		Queue a 'delete' event for one deleted row of relid, and forget the
- *		row's marker (see gdpr_events_queue_many).
+ *		row's marker (see gdpr_events_queue_many).  A statement of its own,
+ *		simpler than the batch's: every DELETE runs it once per row.
  */
 void
 gdpr_events_queue(Oid relid, const char *key)
 {
-	Datum		elem = CStringGetTextDatum(key);
+	Datum		values[4];
 
-	gdpr_events_queue_many(relid,
-						   PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false,
-														   TYPALIGN_INT)));
+	gdpr_spi_connect();
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
+	values[2] = CStringGetTextDatum(key);
+	values[3] = BoolGetDatum(!gdpr_replaying && !gdpr_scrubbing);
+	run_as_owner(STMT_QUEUE_DELETE, values);
+	if (gdpr_events_has_ranges(relid, gdpr_key_lookup(relid, false)))
+		split_ranges(relid, PointerGetDatum(construct_array(&values[2], 1, TEXTOID, -1,
+															false, TYPALIGN_INT)));
+	gdpr_spi_finish();
 }
 
 /*

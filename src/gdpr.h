@@ -400,6 +400,7 @@ extern void gdpr_hold_unregister(Oid relid);
  */
 extern void gdpr_events_queue(Oid relid, const char *key);
 extern void gdpr_events_queue_many(Oid relid, Datum keys);
+extern bool gdpr_events_batched(void);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 extern void gdpr_events_forget_all(Oid relid);
 extern void gdpr_events_forget_dropped(void);

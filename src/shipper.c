@@ -525,6 +525,51 @@ spi_text(int n)
 }
 
 /*
+ * batch_end
+ *		The seq of the queue row with which the rows before it and itself
+ *		hold gdpr.ship_batch_size events or more (the last row, when all of
+ *		them hold fewer); 0 for an empty queue.  The rows are read in seq
+ *		order by index, a few at a time, so a long queue costs no more than
+ *		the batch.  A row holds at most 1,000 events (events.c), which bounds
+ *		a shipping round.
+ */
+static int64
+batch_end(void)
+{
+	Portal		portal;
+	int64		events = 0;
+	int64		end = 0;
+	int			level = gdpr_plan_for_lookups();
+	GdprIdentity saved;
+
+	gdpr_become_extension_owner(&saved);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT seq, COALESCE(pg_catalog.cardinality(keys), 1)"
+									   " FROM gdpr.queue ORDER BY seq",
+									   0, NULL, NULL, NULL, true, 0);
+	gdpr_unbecome(&saved);
+	gdpr_plan_done(level);
+	while (events < gdpr_ship_batch_size)
+	{
+		SPI_cursor_fetch(portal, true, 32);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed && events < gdpr_ship_batch_size; i++)
+		{
+			bool		isnull;
+
+			end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+			events += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	return end;
+}
+
+/*
  * The lineage of this database and every id it holds (lineage.c), read once
  * per transaction: the worker ships one batch per transaction, and
  * gdpr.ship_log() all of its batches in the caller's.  The strings live in
@@ -624,18 +669,43 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	 * The time goes as UTC text with an explicit offset, so that neither
 	 * side's DateStyle nor TimeZone can change it.
 	 */
-	argtypes[0] = INT4OID;
-	args[0] = Int32GetDatum(gdpr_ship_batch_size);
-	run_local("SELECT pg_catalog.count(*),"
-			  " pg_catalog.array_agg(q.seq ORDER BY q.seq),"
-			  " pg_catalog.array_agg(q.kind ORDER BY q.seq)::text,"
-			  " pg_catalog.array_agg(q.table_name ORDER BY q.seq)::text,"
-			  " pg_catalog.array_agg(q.key ORDER BY q.seq)::text,"
-			  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
-			  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq)::text,"
-			  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq)::text"
-			  " FROM (SELECT * FROM gdpr.queue ORDER BY seq LIMIT $1) q",
-			  1, argtypes, args, SPI_OK_SELECT);
+	if (gdpr_events_batched())
+	{
+		/*
+		 * Rows of gdpr.queue may hold batches of events: read the rows up to
+		 * the one that reaches gdpr.ship_batch_size events, one row per event.
+		 * Both aggregates read the same snapshot.
+		 */
+		argtypes[0] = INT8OID;
+		args[0] = Int64GetDatum(batch_end());
+		run_local("SELECT pg_catalog.count(*),"
+				  " (SELECT pg_catalog.array_agg(r.seq ORDER BY r.seq) FROM gdpr.queue r"
+				  "   WHERE r.seq OPERATOR(pg_catalog.<=) $1),"
+				  " pg_catalog.array_agg(q.kind ORDER BY q.seq, q.ord)::text,"
+				  " pg_catalog.array_agg(q.table_name ORDER BY q.seq, q.ord)::text,"
+				  " pg_catalog.array_agg(q.key ORDER BY q.seq, q.ord)::text,"
+				  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
+				  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq, q.ord)::text,"
+				  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq, q.ord)::text"
+				  " FROM gdpr.queued_events q WHERE q.seq OPERATOR(pg_catalog.<=) $1",
+				  1, argtypes, args, SPI_OK_SELECT);
+	}
+	else
+	{
+		/* version 1.0: a row per event */
+		argtypes[0] = INT4OID;
+		args[0] = Int32GetDatum(gdpr_ship_batch_size);
+		run_local("SELECT pg_catalog.count(*),"
+				  " pg_catalog.array_agg(q.seq ORDER BY q.seq),"
+				  " pg_catalog.array_agg(q.kind ORDER BY q.seq)::text,"
+				  " pg_catalog.array_agg(q.table_name ORDER BY q.seq)::text,"
+				  " pg_catalog.array_agg(q.key ORDER BY q.seq)::text,"
+				  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
+				  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq)::text,"
+				  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq)::text"
+				  " FROM (SELECT * FROM gdpr.queue ORDER BY seq LIMIT $1) q",
+				  1, argtypes, args, SPI_OK_SELECT);
+	}
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));
 	if (count == 0)

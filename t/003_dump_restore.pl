@@ -101,7 +101,7 @@ DELETE FROM payment WHERE id = 4;
 # the scenario really produced what the dump has to carry
 is( $node->safe_psql('app', q{
 	SELECT (SELECT count(*) FROM gdpr.marker) || ' ' ||
-	       (SELECT string_agg(kind, ',' ORDER BY seq) FROM gdpr.queue)}),
+	       (SELECT string_agg(kind, ',' ORDER BY seq, ord) FROM gdpr.queued_events)}),
 	'7 anonymise,anonymise,anonymise,anonymise,anonymise,anonymise,anonymise,delete,delete',
 	'the original holds markers and queued events');
 
@@ -119,7 +119,7 @@ SELECT 'constraint_rule', rel::text, constraint_name, rule, declared
   FROM gdpr.constraint_rule ORDER BY 2, 3, 4;
 SELECT 'marker', rel::text, key, anonymised_at FROM gdpr.marker ORDER BY 2, 3;
 SELECT 'queue', seq, event_uuid, kind, table_name, key, occurred_at
-  FROM gdpr.queue ORDER BY seq;
+  FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT 'state', reflected_id, last_shipped_at, last_error FROM gdpr.state;
 SELECT 'trigger', tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid)
   FROM pg_trigger WHERE tgname ILIKE 'gdpr%' ORDER BY 2, 3;
@@ -173,7 +173,7 @@ DELETE FROM visit WHERE person_id = 7;
 DELETE FROM payment WHERE paid_on >= '2025-08-01';
 };
 my $work_result_sql = q{
-SELECT 'queue', seq, kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT 'queue', seq, kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT 'marker', rel::text, key FROM gdpr.marker ORDER BY 2, 3;
 } . $data_sql;
 
@@ -193,7 +193,7 @@ sub check_copy
 		"$how: the data and is_anonymised answer as in the original");
 
 	# the same work gives the same result, queue sequence numbers included
-	my $restored_seq = $node->safe_psql($db, 'SELECT max(seq) FROM gdpr.queue');
+	my $restored_seq = $node->safe_psql($db, 'SELECT max(seq) FROM gdpr.queued_events');
 	my $work = $node->safe_psql($db, "BEGIN; $work_sql; $work_result_sql COMMIT;");
 	is($work, $orig_work, "$how: deletes and anonymisations work as in the original");
 
@@ -202,7 +202,7 @@ sub check_copy
 	is( $node->safe_psql($db, qq{
 		SELECT string_agg(format('%s %s %s', kind, table_name, key), ', '
 		                  ORDER BY kind, table_name, key::int)
-		  FROM gdpr.queue
+		  FROM gdpr.queued_events
 		 WHERE seq > $restored_seq
 		   AND (table_name = 'public.person' OR table_name = 'public.comment')}),
 		'anonymise public.comment 8, anonymise public.comment 16, anonymise public.comment 24, '
@@ -301,7 +301,7 @@ SELECT 'registered_table', rel::text, can_anonymise, export_fields, export_exclu
 SELECT 'registered_field', rel::text, column_name, pii, method, argument, search, declared
   FROM gdpr.registered_field ORDER BY 2, 3;
 SELECT 'marker', rel::text, key, anonymised_at FROM gdpr.marker ORDER BY 2, 3;
-SELECT 'queue', seq, event_uuid, kind, table_name, key, occurred_at FROM gdpr.queue ORDER BY seq;
+SELECT 'queue', seq, event_uuid, kind, table_name, key, occurred_at FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT 'member', * FROM member ORDER BY id;
 SELECT 'post', * FROM post ORDER BY id;
 };
@@ -309,7 +309,7 @@ my $decl_work_sql = q{
 BEGIN;
 SELECT gdpr.anonymise('member', 3);
 DELETE FROM member WHERE id = 4;               -- posts 3 and 8 are anonymised
-SELECT 'queue', seq, kind, table_name, key FROM gdpr.queue ORDER BY seq;
+SELECT 'queue', seq, kind, table_name, key FROM gdpr.queued_events ORDER BY seq, ord;
 SELECT 'marker', rel::text, key FROM gdpr.marker ORDER BY 2, 3;
 SELECT 'member', * FROM member ORDER BY id;
 SELECT 'post', * FROM post ORDER BY id;
@@ -382,7 +382,7 @@ $node->safe_psql('decl_schema', q{
 	DELETE FROM member WHERE id = 1;});
 is( $node->safe_psql('decl_schema', q{
 	SELECT (SELECT string_agg(kind || ' ' || table_name || ' ' || key, ', ' ORDER BY seq)
-	          FROM gdpr.queue) || ' / ' ||
+	          FROM gdpr.queued_events) || ' / ' ||
 	       (SELECT format('%s:%s:%s', id, member_id, body) FROM post)}),
 	'anonymise public.post 1, delete public.member 1 / 1::(removed)',
 	'declarations, schema only: the rebuilt registry captures deletes and anonymises children');

@@ -298,7 +298,7 @@ sub scenario
 	my $rerun = $rn->safe_psql($db, q{
 		BEGIN;
 		SELECT * FROM gdpr.rerun();
-		SELECT 'queued ' || count(*) FROM gdpr.queue;
+		SELECT 'queued ' || count(*) FROM gdpr.queued_events;
 		COMMIT;});
 	is($rerun, "$expected\nqueued 0",
 		"$how: gdpr.rerun() replays the events logged after the backup, in log order, and queues none");

@@ -178,7 +178,7 @@ is( $node->safe_psql('pagila', q{
 # integer keys: runs of keys, far fewer rows than markers would be
 cmp_ok($node->safe_psql('pagila', q{SELECT count(*) FROM gdpr.marker_range}), '<', 100,
 	'the scrub marked its rows as ranges of keys');
-is($node->safe_psql('pagila', q{SELECT count(*) FROM gdpr.queue}), '0', 'the scrub writes no events');
+is($node->safe_psql('pagila', q{SELECT count(*) FROM gdpr.queued_events}), '0', 'the scrub writes no events');
 
 # the views over PII still work, and show anonymised data
 is($node->safe_psql('pagila', q{SELECT count(*) FROM customer_list WHERE name <> ' '}), '0',

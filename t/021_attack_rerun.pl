@@ -339,7 +339,7 @@ is(outcome($ret, $outcomes, 'delete public.plain 2'), 'applied',
 # that does not exist; a table name that does not parse; an anonymise of an
 # unregistered table
 query('DELETE FROM plain WHERE id = 90');    # queued, not shipped
-my $seq = query('SELECT max(seq) FROM gdpr.queue');
+my $seq = query('SELECT max(seq) FROM gdpr.queued_events');
 my $registry = query('SELECT count(*) FROM gdpr.registered_table');
 $mark = log_max();
 set_mark($mark);
@@ -357,7 +357,7 @@ is(outcome($ret, $outcomes, 'delete public.unreg 1'), 'skipped',
 is(query('SELECT count(*) FROM unreg WHERE id = 1'), '1', 'D3a: and its row is still there');
 is(outcome($ret, $outcomes, "delete gdpr.queue $seq"), 'skipped',
 	"D3a: a forged delete of a gdpr.queue row is 'skipped'");
-is(query("SELECT count(*) FROM gdpr.queue WHERE seq = $seq"), '1',
+is(query("SELECT count(*) FROM gdpr.queued_events WHERE seq = $seq"), '1',
 	'D3a: and the queued event is still there');
 is(outcome($ret, $outcomes, 'delete gdpr.registered_table public.victim_reg'), 'skipped',
 	"D3a: a forged delete of a gdpr.registered_table row is 'skipped'");

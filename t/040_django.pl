@@ -180,7 +180,7 @@ note sprintf('manage.py test took %d s', time - $start);
 ($ok, $out) = django('shop', 'test', '--noinput', '--keepdb', 'shop.tests.FlushQueuesDeletes');
 ok($ok, 'the TransactionTestCase passes');
 is( $node->safe_psql('test_shop', q{
-		SELECT string_agg(kind || ' ' || table_name, ', ' ORDER BY kind, table_name) FROM gdpr.queue}),
+		SELECT string_agg(kind || ' ' || table_name, ', ' ORDER BY kind, table_name) FROM gdpr.queued_events}),
 	'anonymise public.shop_comment, delete public.shop_comment, '
 	  . 'delete public.shop_person, delete public.shop_person',
 	'the test database queued its delete, and one delete per row its flush emptied');
@@ -195,7 +195,7 @@ ok( $node->poll_query_until('gdpr_log',
 	'a later production erasure reaches the log');
 is($node->safe_psql('gdpr_log', q{SELECT count(*) FROM gdpr_log.event WHERE source <> 'shop'}),
 	'0', 'no event of the test database reached the log');
-is($node->safe_psql('test_shop', 'SELECT count(*) FROM gdpr.queue'),
+is($node->safe_psql('test_shop', 'SELECT count(*) FROM gdpr.queued_events'),
 	'4', 'the test database\'s events are still in its own queue');
 
 done_testing();

@@ -136,7 +136,7 @@ is( $node->safe_psql('app', q{
 		SELECT * FROM gdpr.release(6);
 		SELECT * FROM gdpr.release(7);
 		SELECT * FROM gdpr.release(1);
-		SELECT string_agg(kind || ' ' || key, ',') FROM gdpr.queue;
+		SELECT string_agg(kind || ' ' || key, ',') FROM gdpr.queued_events;
 		COMMIT;}),
 	"person|2|applied\nperson|3|applied\ncomment|4|applied\nperson|1|applied\nanonymise 1",
 	'the releases carry out the deferred delete and anonymisations; only the new one is queued');
