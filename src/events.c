@@ -35,7 +35,9 @@
 #define STMT_MARK_FORCE		2
 #define STMT_SPLIT_RANGES	3
 #define STMT_QUEUE_DELETE	4
-#define STMT_BATCHED		5	/* added to 0-2: their batched forms */
+#define STMT_MARK_ONE		5
+#define STMT_MARK_FORCE_ONE	6
+#define STMT_BATCHED		7	/* added to 0-2: their batched forms */
 
 /*
  * Events in batches (version 1.1): the events of one statement go to
@@ -109,6 +111,18 @@ static const char *const statements[] = {
 	" DELETE FROM gdpr.marker WHERE key OPERATOR(pg_catalog.=) $3"
 	" AND rel OPERATOR(pg_catalog.=) $1)"
 	"INSERT INTO gdpr.queue (kind, table_name, key) SELECT 'delete', $2, $3 WHERE $4",
+	/* STMT_MARK_ONE: $1 rel, $2 one key, $3 table name, $4 queue */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker AS m (rel, key) VALUES ($1, $2)"
+	" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key)"
+	"INSERT INTO gdpr.queue (kind, table_name, key)"
+	" SELECT 'anonymise', $3, m.key FROM m WHERE $4",
+	/* STMT_MARK_FORCE_ONE */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker AS m (rel, key) VALUES ($1, $2)"
+	" ON CONFLICT (rel, key) DO UPDATE SET anonymised_at = pg_catalog.now())"
+	"INSERT INTO gdpr.queue (kind, table_name, key)"
+	" SELECT 'anonymise', $3, $2 WHERE $4",
 	/* STMT_BATCHED + STMT_QUEUE_DELETES */
 	"WITH m AS ("
 	" DELETE FROM gdpr.marker WHERE rel OPERATOR(pg_catalog.=) $1"
@@ -150,11 +164,13 @@ static void
 build_plan(void *entry, const void *key, void *arg)
 {
 	Oid			stmt = *(const Oid *) key;
-	Oid			types[8][4] = {
+	Oid			types[10][4] = {
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
@@ -273,7 +289,18 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying &&
 							 !gdpr_scrubbing);
-	run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
+	if (ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(keys)),
+					   ARR_DIMS(DatumGetArrayTypeP(keys))) == 1)
+	{
+		/* one row (gdpr.anonymise): a statement without arrays */
+		bool		isnull;
+
+		values[1] = array_get_element(keys, 1, (int[]) {1}, -1, -1, false,
+									  TYPALIGN_INT, &isnull);
+		run_as_owner(force ? STMT_MARK_FORCE_ONE : STMT_MARK_ONE, values);
+	}
+	else
+		run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
 	gdpr_spi_finish();
 }
 

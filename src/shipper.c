@@ -530,7 +530,8 @@ spi_text(int n)
  *		hold gdpr.ship_batch_size events or more (the last row, when all of
  *		them hold fewer); 0 for an empty queue.  The rows are read in seq
  *		order by index, a few at a time, so a long queue costs no more than
- *		the batch.  A row holds at most 1,000 events (events.c), which bounds
+ *		the batch; not read-only, so that it sees what earlier rounds of this
+ *		transaction deleted.  A row holds at most 1,000 events (events.c), which bounds
  *		a shipping round.
  */
 static int64
@@ -546,7 +547,7 @@ batch_end(void)
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT seq, COALESCE(pg_catalog.cardinality(keys), 1)"
 									   " FROM gdpr.queue ORDER BY seq",
-									   0, NULL, NULL, NULL, true, 0);
+									   0, NULL, NULL, NULL, false, 0);
 	gdpr_unbecome(&saved);
 	gdpr_plan_done(level);
 	while (events < gdpr_ship_batch_size)
