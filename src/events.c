@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -26,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 
 #include "gdpr.h"
 
@@ -38,6 +40,10 @@
 #define STMT_MARK_ONE		5
 #define STMT_MARK_FORCE_ONE	6
 #define STMT_BATCHED		7	/* added to 0-2: their batched forms */
+#define STMT_MARK_PLAIN		10	/* batched only */
+
+/* the fewest keys marked by a plain INSERT first (see mark_plain) */
+#define MARK_PLAIN_MIN		1000
 
 /*
  * Events in batches (version 1.1): the events of one statement go to
@@ -147,6 +153,12 @@ static const char *const statements[] = {
 	" SET anonymised_at = pg_catalog.now())"
 	"INSERT INTO gdpr.queue (kind, table_name, keys)"
 	BATCH_OF("pg_catalog.unnest($2) WITH ORDINALITY AS u(k, i)", "u.k", "u.i"),
+	/* STMT_MARK_PLAIN: STMT_MARK for keys none of which is marked */
+	"WITH m AS ("
+	" INSERT INTO gdpr.marker (rel, key)"
+	" SELECT $1, k FROM pg_catalog.unnest($2) AS k)"
+	"INSERT INTO gdpr.queue (kind, table_name, keys)"
+	BATCH_OF("pg_catalog.unnest($2) WITH ORDINALITY AS u(k, i)", "u.k", "u.i"),
 };
 
 /* Local state: the plans, kept per backend */
@@ -164,7 +176,7 @@ static void
 build_plan(void *entry, const void *key, void *arg)
 {
 	Oid			stmt = *(const Oid *) key;
-	Oid			types[10][4] = {
+	Oid			types[11][4] = {
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
@@ -173,6 +185,7 @@ build_plan(void *entry, const void *key, void *arg)
 		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
+		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 	};
@@ -268,6 +281,55 @@ gdpr_events_queue_many(Oid relid, Datum keys)
 }
 
 /*
+ * mark_plain
+ *		STMT_MARK by a plain INSERT of the markers, in a subtransaction:
+ *		whether it succeeded.  False (nothing done) when a key was marked
+ *		already, which a concurrent transaction can do between the
+ *		anonymising UPDATE's snapshot and now; the caller then marks with
+ *		ON CONFLICT, which skips such keys.
+ *
+ * The UPDATE left out the rows it saw marked, so a conflict is rare, and a
+ * plain INSERT costs well under half of ON CONFLICT's speculative
+ * insertion.  Only for MARK_PLAIN_MIN keys or more: a subtransaction takes
+ * a subtransaction id, and a transaction with many of them makes every
+ * snapshot dearer.
+ */
+static bool
+mark_plain(Datum *values)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		run_as_owner(STMT_MARK_PLAIN, values);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		done = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return done;
+}
+
+/*
  * gdpr_events_mark
  *		Record the rows named by the text[] keys as anonymised, and queue an
  *		'anonymise' event for each when queue_event and gdpr.log_anonymise
@@ -282,6 +344,7 @@ void
 gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 {
 	Datum		values[4];
+	int			nkeys;
 
 	gdpr_spi_connect();
 	values[0] = ObjectIdGetDatum(relid);
@@ -289,8 +352,9 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 	values[2] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[3] = BoolGetDatum(queue_event && gdpr_log_anonymise && !gdpr_replaying &&
 							 !gdpr_scrubbing);
-	if (ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(keys)),
-					   ARR_DIMS(DatumGetArrayTypeP(keys))) == 1)
+	nkeys = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(keys)),
+						   ARR_DIMS(DatumGetArrayTypeP(keys)));
+	if (nkeys == 1)
 	{
 		/* one row (gdpr.anonymise): a statement without arrays */
 		bool		isnull;
@@ -299,7 +363,8 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 									  TYPALIGN_INT, &isnull);
 		run_as_owner(force ? STMT_MARK_FORCE_ONE : STMT_MARK_ONE, values);
 	}
-	else
+	else if (force || nkeys < MARK_PLAIN_MIN || !gdpr_events_batched() ||
+			 !mark_plain(values))
 		run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
 	gdpr_spi_finish();
 }
