@@ -113,3 +113,31 @@ SELECT * FROM d_reuse;
 -- and TRUNCATE takes the markers of the rows it removes
 TRUNCATE d_reuse;
 SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;
+
+-- a DELETE writes its event and drops the marker directly (no statement);
+-- the event has what the column defaults give
+TRUNCATE gdpr.queue;
+INSERT INTO d_reuse VALUES (2, 'two'), (3, 'three');
+SELECT gdpr.anonymise('d_reuse', 2);
+DELETE FROM d_reuse WHERE id IN (2, 3);
+SELECT kind, table_name, key, keys, event_uuid IS NOT NULL AS has_uuid,
+       occurred_at <= statement_timestamp() AS not_later,
+       seq = (SELECT max(seq) FROM gdpr.queue) AS last
+  FROM gdpr.queue ORDER BY seq;
+SELECT count(DISTINCT event_uuid) FROM gdpr.queue WHERE kind = 'delete';
+SELECT substr(event_uuid::text, 15, 1) AS version FROM gdpr.queue WHERE kind = 'delete' LIMIT 1;
+SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;
+-- ... unless the queue got a trigger since: then by the statement, and the
+-- trigger fires (as the extension's owner, with search_path pinned)
+CREATE TABLE d_queue_seen (key text);
+CREATE FUNCTION d_queue_seen() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO public.d_queue_seen VALUES (NEW.key); RETURN NEW; END$$;
+CREATE TRIGGER d_queue_seen AFTER INSERT ON gdpr.queue FOR EACH ROW EXECUTE FUNCTION d_queue_seen();
+INSERT INTO d_reuse VALUES (4, 'four');
+SELECT gdpr.anonymise('d_reuse', 4);
+DELETE FROM d_reuse WHERE id = 4;
+SELECT * FROM d_queue_seen;
+SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;
+DROP TRIGGER d_queue_seen ON gdpr.queue;
+DROP FUNCTION d_queue_seen();
+DROP TABLE d_queue_seen;

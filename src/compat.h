@@ -76,6 +76,18 @@
 #endif
 
 /*
+ * An index scan (access/genam.h).  18 added the instrumentation argument;
+ * NULL asks for none.
+ */
+#if PG_VERSION_NUM >= 180000
+#define gdpr_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define gdpr_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+/*
  * Whether this backend holds a lock of exactly this mode (storage/lock.h).
  * 17 added "or stronger"; false keeps the earlier answer.
  */

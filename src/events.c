@@ -19,15 +19,27 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
 
 #include "gdpr.h"
 
@@ -233,22 +245,204 @@ run_as_owner(Oid stmt, Datum *values)
 }
 
 /*
+ * open_direct
+ *		Open gdpr.queue and its indexes for a direct insert (queue_one), or
+ *		return NULL when the queue is not as this version made it: a
+ *		database at version 1.0, or a queue given triggers, rules or indexes
+ *		on expressions since.  Then the caller runs its statement instead.
+ */
+static ResultRelInfo *
+open_direct(void)
+{
+	Oid			queue = get_relname_relid("queue", gdpr_schema_oid());
+	Relation	rel;
+	ResultRelInfo *rri;
+
+	if (!OidIsValid(queue) || !gdpr_events_batched())
+		return NULL;
+	rel = table_open(queue, RowExclusiveLock);
+	if (rel->trigdesc != NULL || rel->rd_rules != NULL)
+	{
+		table_close(rel, RowExclusiveLock);
+		return NULL;
+	}
+	rri = makeNode(ResultRelInfo);
+	rri->ri_RelationDesc = rel;
+	ExecOpenIndices(rri, false);
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
+		{
+			ExecCloseIndices(rri);
+			table_close(rel, RowExclusiveLock);
+			return NULL;
+		}
+	}
+	return rri;
+}
+
+/*
+ * queue_one
+ *		Insert one event into gdpr.queue (opened by open_direct) directly,
+ *		as PostgreSQL writes its own catalogs: the heap tuple, then its
+ *		index entries.  The columns get what their defaults would give: the
+ *		next seq, a random (version 4) event_uuid, the statement's time.
+ *
+ * No statement is planned or run and no identity is switched: a DELETE of
+ * a registered table pays for one heap and one index insert.  gdpr.queue
+ * is the extension's own table, written only by gdpr, so no privilege,
+ * policy or trigger of a user applies to it (open_direct checked there are
+ * none).  Closes the relation.
+ */
+static void
+queue_one(ResultRelInfo *rri, const char *kind, const char *table_name, const char *key)
+{
+	Relation	rel = rri->ri_RelationDesc;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+	HeapTuple	tuple;
+	TupleTableSlot *slot;
+
+	if (!pg_strong_random(uuid->data, UUID_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;	/* version 4 */
+	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
+
+		nulls[i] = false;
+		if (TupleDescAttr(desc, i)->attisdropped)
+			nulls[i] = true;
+		else if (strcmp(name, "seq") == 0)
+			values[i] = Int64GetDatum(nextval_internal(get_relname_relid("queue_seq_seq",
+																		 gdpr_schema_oid()),
+													   false));
+		else if (strcmp(name, "event_uuid") == 0)
+			values[i] = UUIDPGetDatum(uuid);
+		else if (strcmp(name, "kind") == 0)
+			values[i] = CStringGetTextDatum(kind);
+		else if (strcmp(name, "table_name") == 0)
+			values[i] = CStringGetTextDatum(table_name);
+		else if (strcmp(name, "key") == 0)
+			values[i] = CStringGetTextDatum(key);
+		else if (strcmp(name, "occurred_at") == 0)
+			values[i] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+		else
+			nulls[i] = true;	/* keys */
+	}
+	tuple = heap_form_tuple(desc, values, nulls);
+	simple_heap_insert(rel, tuple);
+
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, slot, false);
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
+		(void) index_insert(rri->ri_IndexRelationDescs[i], ivalues, inulls, &tuple->t_self,
+							rel, ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							false, ii);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	table_close(rel, NoLock);
+	gdpr_worker_note_queued();
+}
+
+/*
+ * forget_marker
+ *		Delete the marker of key of relid, if any, directly: one probe of
+ *		gdpr.marker's primary key with the snapshot a statement would take
+ *		now, and a heap delete.  A marker changed by a concurrent
+ *		transaction (a forced anonymisation of a row without PII columns,
+ *		which takes no row lock) is a serialization failure.
+ */
+static void
+forget_marker(Oid relid, const char *key)
+{
+	Oid			marker = get_relname_relid("marker", gdpr_schema_oid());
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData skey[2];
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+
+	rel = table_open(marker, RowExclusiveLock);
+	index = index_open(gdpr_relation_primary_key_index(rel), RowExclusiveLock);
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	/* the primary key is (key, rel) */
+	ScanKeyEntryInitialize(&skey[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ, CStringGetTextDatum(key));
+	ScanKeyEntryInitialize(&skey[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   InvalidOid, F_OIDEQ, ObjectIdGetDatum(relid));
+	slot = table_slot_create(rel, NULL);
+	scan = gdpr_index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, skey, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		result = table_tuple_delete(rel, &slot->tts_tid, GetCurrentCommandId(true), snapshot,
+									InvalidSnapshot, true, &tmfd, false);
+		if (result == TM_Updated)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+		if (result != TM_Ok && result != TM_Deleted && result != TM_SelfModified)
+			elog(ERROR, "unexpected result %d deleting a marker", (int) result);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+}
+
+/*
  * gdpr_events_queue
  *		Queue a 'delete' event for one deleted row of relid, and forget the
- *		row's marker (see gdpr_events_queue_many).  A statement of its own,
- *		simpler than the batch's: every DELETE runs it once per row.
+ *		row's marker (see gdpr_events_queue_many).  Every DELETE does this
+ *		once per row: directly (queue_one, forget_marker), or where the
+ *		queue is not as this version made it, by a statement of its own.
  */
 void
 gdpr_events_queue(Oid relid, const char *key)
 {
 	Datum		values[4];
+	ResultRelInfo *rri = open_direct();
 
+	if (rri != NULL)
+	{
+		forget_marker(relid, key);
+		if (!gdpr_replaying && !gdpr_scrubbing)
+			queue_one(rri, "delete", gdpr_relation_name(relid), key);
+		else
+		{
+			ExecCloseIndices(rri);
+			table_close(rri->ri_RelationDesc, NoLock);
+		}
+	}
 	gdpr_spi_connect();
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
 	values[2] = CStringGetTextDatum(key);
 	values[3] = BoolGetDatum(!gdpr_replaying && !gdpr_scrubbing);
-	run_as_owner(STMT_QUEUE_DELETE, values);
+	if (rri == NULL)
+		run_as_owner(STMT_QUEUE_DELETE, values);
 	if (gdpr_events_has_ranges(relid, gdpr_key_lookup(relid, false)))
 		split_ranges(relid, PointerGetDatum(construct_array(&values[2], 1, TEXTOID, -1,
 															false, TYPALIGN_INT)));
