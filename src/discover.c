@@ -1006,6 +1006,29 @@ sample_table(DiscTable *t, List *sampled, int sample, const char *cutoff,
 	return rows;
 }
 
+/* sample_table's arguments and result, for gdpr_subxact_run */
+typedef struct SampleRun
+{
+	DiscTable  *t;
+	List	   *sampled;
+	int			sample;
+	const char *cutoff;
+	MemoryContext tablecxt;
+	int			rows;
+} SampleRun;
+
+/*
+ * sample_run
+ *		sample_table, run in sample_table_safely's subtransaction.
+ */
+static void
+sample_run(void *arg)
+{
+	SampleRun  *run = arg;
+
+	run->rows = sample_table(run->t, run->sampled, run->sample, run->cutoff, run->tablecxt);
+}
+
 /*
  * sample_table_safely
  *		sample_table in a subtransaction: an error (a lock timeout, a
@@ -1017,46 +1040,24 @@ static int
 sample_table_safely(DiscTable *t, List *sampled, int sample, const char *cutoff,
 					MemoryContext tablecxt)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int rows = -1;
+	SampleRun	run = {t, sampled, sample, cutoff, tablecxt, -1};
+	ErrorData  *edata = gdpr_subxact_run(sample_run, &run);
+	ListCell   *lc;
+	char	   *why;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	if (edata == NULL)
+		return run.rows;
+	why = psprintf("reading the table failed: %s", edata->message);
+	foreach(lc, sampled)
 	{
-		rows = sample_table(t, sampled, sample, cutoff, tablecxt);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		DiscColumn *col = lfirst(lc);
+
+		col->not_examined = why;
+		col->nonnull = 0;
+		memset(col->hits, 0, sizeof(col->hits));
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		ListCell   *lc;
-		char	   *why;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
-		why = psprintf("reading the table failed: %s", edata->message);
-		foreach(lc, sampled)
-		{
-			DiscColumn *col = lfirst(lc);
-
-			col->not_examined = why;
-			col->nonnull = 0;
-			memset(col->hits, 0, sizeof(col->hits));
-		}
-		FreeErrorData(edata);
-		rows = -1;
-	}
-	PG_END_TRY();
-	return rows;
+	FreeErrorData(edata);
+	return -1;
 }
 
 /* ------------------------------------------------------------------------

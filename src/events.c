@@ -475,6 +475,16 @@ gdpr_events_queue_many(Oid relid, Datum keys)
 }
 
 /*
+ * mark_plain_run
+ *		mark_plain's work, run in its subtransaction.
+ */
+static void
+mark_plain_run(void *values)
+{
+	run_as_owner(STMT_MARK_PLAIN, (Datum *) values);
+}
+
+/*
  * mark_plain
  *		STMT_MARK by a plain INSERT of the markers, in a subtransaction:
  *		whether it succeeded.  False (nothing done) when a key was marked
@@ -491,36 +501,14 @@ gdpr_events_queue_many(Oid relid, Datum keys)
 static bool
 mark_plain(Datum *values)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool done = false;
+	ErrorData  *edata = gdpr_subxact_run(mark_plain_run, values);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		run_as_owner(STMT_MARK_PLAIN, values);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		done = true;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return done;
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	return false;
 }
 
 /*

@@ -102,6 +102,7 @@ extern int	gdpr_plan_for_lookups(void);
 extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
+extern ErrorData *gdpr_subxact_run(void (*fn) (void *arg), void *arg);
 
 /* ------------------------------------------------------------------------
  * cache.c: the backend-local caches (keys, registry, rules, plans)

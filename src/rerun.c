@@ -219,6 +219,26 @@ must_propagate(ErrorData *edata)
 		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN;
 }
 
+/* apply_event's arguments and results, for gdpr_subxact_run */
+typedef struct ApplyRun
+{
+	RerunEvent *ev;
+	bool		validated;
+	const char *outcome;
+} ApplyRun;
+
+/*
+ * apply_run
+ *		apply_event, run in apply_in_subtransaction's subtransaction.
+ */
+static void
+apply_run(void *arg)
+{
+	ApplyRun   *run = arg;
+
+	run->outcome = apply_event(run->ev, &run->validated);
+}
+
 /*
  * apply_in_subtransaction
  *		Apply one event in a subtransaction of its own, so that one bad
@@ -229,42 +249,20 @@ must_propagate(ErrorData *edata)
 static const char *
 apply_in_subtransaction(RerunEvent *ev)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool validated = false;
-	const char *volatile outcome = NULL;
+	ApplyRun	run = {ev, false, NULL};
+	ErrorData  *edata = gdpr_subxact_run(apply_run, &run);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		outcome = apply_event(ev, &validated);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (must_propagate(edata))
-			ReThrowError(edata);
-		outcome = validated ? "failed" : "invalid";
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("log event " INT64_FORMAT " (%s of %s, key \"%s\") was not replayed: %s",
-						ev->id, ev->kind, ev->table_name, ev->key, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return outcome;
+	if (edata == NULL)
+		return run.outcome;
+	if (must_propagate(edata))
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("log event " INT64_FORMAT " (%s of %s, key \"%s\") was not replayed: %s",
+					ev->id, ev->kind, ev->table_name, ev->key, edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+	FreeErrorData(edata);
+	return run.validated ? "failed" : "invalid";
 }
 
 /*

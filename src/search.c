@@ -232,6 +232,29 @@ is_builtin_string_type(Oid typid)
 		base == NAMEOID;
 }
 
+/* cast_term's arguments, for gdpr_subxact_run */
+typedef struct CastRun
+{
+	TermCast   *cast;
+	const char *term;
+} CastRun;
+
+/*
+ * cast_run
+ *		The input function call of cast_term, run in its subtransaction.
+ */
+static void
+cast_run(void *arg)
+{
+	CastRun    *run = arg;
+	Oid			typinput;
+	Oid			typioparam;
+
+	getTypeInputInfo(run->cast->typid, &typinput, &typioparam);
+	run->cast->value = OidInputFunctionCall(typinput, (char *) run->term, typioparam, -1);
+	run->cast->ok = true;
+}
+
 /*
  * cast_term
  *		Read the term with the input function of a type, in a subtransaction
@@ -245,44 +268,20 @@ is_builtin_string_type(Oid typid)
 static void
 cast_term(TermCast *cast, const char *term)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	Oid			typinput;
-	Oid			typioparam;
+	CastRun		run = {cast, term};
+	ErrorData  *edata;
+	int			class;
 
-	getTypeInputInfo(cast->typid, &typinput, &typioparam);
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		cast->value = OidInputFunctionCall(typinput, (char *) term, typioparam, -1);
-		cast->ok = true;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		int			class;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
-		class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-		if (class != ERRCODE_DATA_EXCEPTION &&
-			class != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		cast->ok = false;
-		cast->value = (Datum) 0;
-	}
-	PG_END_TRY();
+	edata = gdpr_subxact_run(cast_run, &run);
+	if (edata == NULL)
+		return;
+	class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+	if (class != ERRCODE_DATA_EXCEPTION &&
+		class != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	cast->ok = false;
+	cast->value = (Datum) 0;
 }
 
 /*

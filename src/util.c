@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "gdpr.h"
@@ -316,4 +317,40 @@ gdpr_inheritors_array(Oid relid)
 	foreach(lc, rels)
 		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	return PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
+/*
+ * gdpr_subxact_run
+ *		Run fn(arg) in a subtransaction.  Returns NULL when it succeeded;
+ *		otherwise the subtransaction is rolled back and the error, copied
+ *		into the caller's memory context, is returned for the caller to
+ *		handle, or to raise again with ReThrowError.
+ */
+ErrorData *
+gdpr_subxact_run(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return edata;
 }
