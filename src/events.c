@@ -53,6 +53,8 @@
 #define STMT_MARK_FORCE_ONE	6
 #define STMT_BATCHED		7	/* added to 0-2: their batched forms */
 #define STMT_MARK_PLAIN		10	/* batched only */
+#define STMT_MARKER_ONE		11	/* the marker of STMT_MARK_ONE only */
+#define STMT_MARKER_FORCE_ONE 12	/* the marker of STMT_MARK_FORCE_ONE only */
 
 /* the fewest keys marked by a plain INSERT first (see mark_plain) */
 #define MARK_PLAIN_MIN		1000
@@ -171,6 +173,12 @@ static const char *const statements[] = {
 	" SELECT $1, k FROM pg_catalog.unnest($2) AS k)"
 	"INSERT INTO gdpr.queue (kind, table_name, keys)"
 	BATCH_OF("pg_catalog.unnest($2) WITH ORDINALITY AS u(k, i)", "u.k", "u.i"),
+	/* STMT_MARKER_ONE: $1 rel, $2 one key ($3, $4 unused) */
+	"INSERT INTO gdpr.marker AS m (rel, key) VALUES ($1, $2)"
+	" ON CONFLICT (rel, key) DO NOTHING RETURNING m.key",
+	/* STMT_MARKER_FORCE_ONE */
+	"INSERT INTO gdpr.marker AS m (rel, key) VALUES ($1, $2)"
+	" ON CONFLICT (rel, key) DO UPDATE SET anonymised_at = pg_catalog.now()",
 };
 
 /* Local state: the plans, kept per backend */
@@ -188,7 +196,7 @@ static void
 build_plan(void *entry, const void *key, void *arg)
 {
 	Oid			stmt = *(const Oid *) key;
-	Oid			types[11][4] = {
+	static const Oid types[][4] = {
 		{REGCLASSOID, TEXTOID, TEXTARRAYOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
@@ -200,14 +208,19 @@ build_plan(void *entry, const void *key, void *arg)
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
 		{REGCLASSOID, TEXTARRAYOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
+		{REGCLASSOID, TEXTOID, TEXTOID, BOOLOID},
 	};
 	GdprPlanEntry *pe = entry;
 	Oid			form = stmt;
 
+	StaticAssertStmt(lengthof(types) == lengthof(statements),
+					 "every statement needs its parameter types");
+
 	/* the batched form where gdpr.queue has batches (the plan depends on it) */
 	if (stmt <= STMT_MARK_FORCE && gdpr_events_batched())
 		form += STMT_BATCHED;
-	pe->plans[0] = gdpr_prepare_lookup_plan(statements[form], 4, types[form]);
+	pe->plans[0] = gdpr_prepare_lookup_plan(statements[form], 4, (Oid *) types[form]);
 	gdpr_cache_depend_plan(entry, pe->plans[0]);
 }
 
@@ -284,6 +297,17 @@ open_direct(void)
 }
 
 /*
+ * close_direct
+ *		Close what open_direct opened, when nothing is queued after all.
+ */
+static void
+close_direct(ResultRelInfo *rri)
+{
+	ExecCloseIndices(rri);
+	table_close(rri->ri_RelationDesc, NoLock);
+}
+
+/*
  * queue_one
  *		Insert one event into gdpr.queue (opened by open_direct) directly,
  *		as PostgreSQL writes its own catalogs: the heap tuple, then its
@@ -355,8 +379,7 @@ queue_one(ResultRelInfo *rri, const char *kind, const char *table_name, const ch
 							false, ii);
 	}
 	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(rri);
-	table_close(rel, NoLock);
+	close_direct(rri);
 	gdpr_worker_note_queued();
 }
 
@@ -431,10 +454,7 @@ gdpr_events_queue(Oid relid, const char *key)
 		if (!gdpr_replaying && !gdpr_scrubbing)
 			queue_one(rri, "delete", gdpr_relation_name(relid), key);
 		else
-		{
-			ExecCloseIndices(rri);
-			table_close(rri->ri_RelationDesc, NoLock);
-		}
+			close_direct(rri);
 	}
 	gdpr_spi_connect();
 	values[0] = ObjectIdGetDatum(relid);
@@ -541,9 +561,22 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 		/* one row (gdpr.anonymise): a statement without arrays */
 		bool		isnull;
 
+		ResultRelInfo *rri = DatumGetBool(values[3]) ? open_direct() : NULL;
+
 		values[1] = array_get_element(keys, 1, (int[]) {1}, -1, -1, false,
 									  TYPALIGN_INT, &isnull);
-		run_as_owner(force ? STMT_MARK_FORCE_ONE : STMT_MARK_ONE, values);
+		if (rri == NULL)
+			run_as_owner(force ? STMT_MARK_FORCE_ONE : STMT_MARK_ONE, values);
+		else
+		{
+			/* the marker by statement (ON CONFLICT), the event directly */
+			run_as_owner(force ? STMT_MARKER_FORCE_ONE : STMT_MARKER_ONE, values);
+			if (force || SPI_processed > 0)
+				queue_one(rri, "anonymise", TextDatumGetCString(values[2]),
+						  TextDatumGetCString(values[1]));
+			else
+				close_direct(rri);
+		}
 	}
 	else if (force || nkeys < MARK_PLAIN_MIN || !gdpr_events_batched() ||
 			 !mark_plain(values))
