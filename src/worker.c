@@ -106,6 +106,8 @@ typedef struct GdprWorkerShared
 	bool		all_pending;	/* more databases than fit below */
 	int			npending;
 	Oid			pending[GDPR_MAX_PENDING];
+	int			nserving;
+	Oid			serving[GDPR_MAX_PENDING];	/* a shipper is at work here */
 } GdprWorkerShared;
 
 PGDLLEXPORT void gdpr_launcher_main(Datum main_arg);
@@ -214,7 +216,17 @@ note_pending(Oid dboid)
 
 	if (worker_shared == NULL)
 		return;
+	/* nowhere to ship: the reload that sets it looks at every database */
+	if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0')
+		return;
 	SpinLockAcquire(&worker_shared->mutex);
+	/* a shipper at work here ships it without being told (see set_serving) */
+	for (int i = 0; i < worker_shared->nserving; i++)
+		if (worker_shared->serving[i] == dboid)
+		{
+			SpinLockRelease(&worker_shared->mutex);
+			return;
+		}
 	for (int i = 0; i < worker_shared->npending; i++)
 		if (worker_shared->pending[i] == dboid)
 			known = true;
@@ -230,6 +242,55 @@ note_pending(Oid dboid)
 	/* already pending: the launcher has been woken for it and will see it */
 	if (latch != NULL && !known)
 		SetLatch(latch);
+}
+
+/*
+ * set_serving
+ *		Say in shared memory whether this shipper is at work in its
+ *		database; whether it was.  While it is, committing backends of the database do not
+ *		wake the launcher: the shipper looks at the queue every
+ *		gdpr.ship_interval.  A shipper that leaves first stops serving, then
+ *		looks at the queue once more (gdpr_worker_main): an event committed
+ *		before that look is seen by it, one committed after wakes the
+ *		launcher.  A database beyond the array's room is simply not
+ *		recorded (its commits wake the launcher, as before).
+ */
+static bool
+set_serving(bool on)
+{
+	bool		was = false;
+
+	if (worker_shared == NULL)
+		return false;
+	SpinLockAcquire(&worker_shared->mutex);
+	for (int i = 0; i < worker_shared->nserving; i++)
+		if (worker_shared->serving[i] == MyDatabaseId)
+		{
+			was = true;
+			if (!on)
+				worker_shared->serving[i] =
+					worker_shared->serving[--worker_shared->nserving];
+			break;
+		}
+	if (on && !was && worker_shared->nserving < GDPR_MAX_PENDING)
+		worker_shared->serving[worker_shared->nserving++] = MyDatabaseId;
+	SpinLockRelease(&worker_shared->mutex);
+	return was;
+}
+
+/*
+ * stop_serving
+ *		before_shmem_exit callback of a shipper.  A shipper that leaves on
+ *		purpose stopped serving already; one that was terminated or failed
+ *		stops here and notes its database as pending, as the commits it
+ *		kept from waking the launcher would have: the launcher starts a new
+ *		shipper for the events that may be waiting.
+ */
+static void
+stop_serving(int code, Datum arg)
+{
+	if (set_serving(false))
+		note_pending(MyDatabaseId);
 }
 
 /*
@@ -866,6 +927,25 @@ note_success(void)
 }
 
 /*
+ * queue_is_empty
+ *		Whether this database's queue holds no committed event, read in a
+ *		transaction of its own.
+ */
+static bool
+queue_is_empty(void)
+{
+	bool		empty;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	empty = gdpr_shipper_queue_is_empty();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return empty;
+}
+
+/*
  * ship_round
  *		One shipping round: if events are queued, connect if needed, ship one
  *		batch, commit.
@@ -977,6 +1057,8 @@ gdpr_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(dbname, NULL, 0);
 	pgstat_report_appname(GDPR_SHIPPER_TYPE);
 	before_shmem_exit(close_log_connection, (Datum) 0);
+	before_shmem_exit(stop_serving, (Datum) 0);
+	(void) set_serving(true);
 
 	/* every name this process resolves is schema-qualified or in pg_catalog */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
@@ -1005,7 +1087,10 @@ gdpr_worker_main(Datum main_arg)
 		/* nothing this shipper can do: leave, the launcher knows when to come back */
 		if (gdpr_log_conninfo == NULL || gdpr_log_conninfo[0] == '\0' ||
 			!extension_installed())
+		{
+			(void) set_serving(false);
 			proc_exit(0);
+		}
 
 		shipped = ship_round(loopcxt);
 		if (shipped >= gdpr_ship_batch_size)
@@ -1027,7 +1112,15 @@ gdpr_worker_main(Datum main_arg)
 			if (idle_since == 0)
 				idle_since = now;
 			else if (TimestampDifferenceExceeds(idle_since, now, GDPR_SHIPPER_LINGER))
-				proc_exit(0);	/* drained: hold no session, on either side */
+			{
+				/* drained: hold no session, on either side */
+				(void) set_serving(false);
+				if (queue_is_empty())
+					proc_exit(0);
+				(void) set_serving(true);	/* committed while it was serving: stay */
+				idle_since = 0;
+				continue;
+			}
 			timeout = Min(timeout, GDPR_SHIPPER_LINGER);
 		}
 
