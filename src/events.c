@@ -8,7 +8,9 @@
  * the log worker ships them later.  The statements here are fixed and fully
  * qualified, kept per backend (made again after gdpr.marker or gdpr.queue
  * change), and run as the extension's owner: users have no privileges on
- * the queue or the markers.
+ * the queue or the markers.  The events of one statement go in batches (see
+ * BATCH_OF); the one event of a deleted row, or of a row anonymised alone,
+ * is written directly, without a statement (queue_one, forget_marker).
  *
  * Copyright (c) 2026, gdpr developers
  *
