@@ -220,23 +220,10 @@ build_plan(void *entry, const void *key, void *arg)
 					 "every statement needs its parameter types");
 
 	/* the batched form where gdpr.queue has batches (the plan depends on it) */
-	if (stmt <= STMT_MARK_FORCE && gdpr_events_batched())
+	if (stmt <= STMT_MARK_FORCE && gdpr_queue_batched())
 		form += STMT_BATCHED;
 	pe->plans[0] = gdpr_prepare_lookup_plan(statements[form], 4, (Oid *) types[form]);
 	gdpr_cache_depend_plan(entry, pe->plans[0]);
-}
-
-/*
- * gdpr_events_batched
- *		Whether gdpr.queue takes events in batches (its column keys, added
- *		by version 1.1).
- */
-bool
-gdpr_events_batched(void)
-{
-	Oid			queue = get_relname_relid("queue", gdpr_schema_oid());
-
-	return OidIsValid(queue) && get_attnum(queue, "keys") != InvalidAttrNumber;
 }
 
 /*
@@ -273,7 +260,7 @@ open_direct(void)
 	Relation	rel;
 	ResultRelInfo *rri;
 
-	if (!OidIsValid(queue) || !gdpr_events_batched())
+	if (!OidIsValid(queue) || !gdpr_queue_batched())
 		return NULL;
 	rel = table_open(queue, RowExclusiveLock);
 	if (rel->trigdesc != NULL || rel->rd_rules != NULL)
@@ -580,7 +567,7 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 				close_direct(rri);
 		}
 	}
-	else if (force || nkeys < MARK_PLAIN_MIN || !gdpr_events_batched() ||
+	else if (force || nkeys < MARK_PLAIN_MIN || !gdpr_queue_batched() ||
 			 !mark_plain(values))
 		run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
 	gdpr_spi_finish();

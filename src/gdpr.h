@@ -103,6 +103,7 @@ extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
 extern ErrorData *gdpr_subxact_run(void (*fn) (void *arg), void *arg);
+extern bool gdpr_queue_batched(void);
 
 /* ------------------------------------------------------------------------
  * cache.c: the backend-local caches (keys, registry, rules, plans)
@@ -401,7 +402,6 @@ extern void gdpr_hold_unregister(Oid relid);
  */
 extern void gdpr_events_queue(Oid relid, const char *key);
 extern void gdpr_events_queue_many(Oid relid, Datum keys);
-extern bool gdpr_events_batched(void);
 extern void gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force);
 extern void gdpr_events_forget_all(Oid relid);
 extern void gdpr_events_forget_dropped(void);

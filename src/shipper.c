@@ -670,7 +670,7 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	 * The time goes as UTC text with an explicit offset, so that neither
 	 * side's DateStyle nor TimeZone can change it.
 	 */
-	if (gdpr_events_batched())
+	if (gdpr_queue_batched())
 	{
 		/*
 		 * Rows of gdpr.queue may hold batches of events: read the rows up to
