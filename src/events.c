@@ -241,22 +241,22 @@ run_as_owner(Oid stmt, Datum *values)
 }
 
 /*
- * open_direct
- *		Open gdpr.queue and its indexes for a direct insert (queue_one), or
- *		return NULL when the queue is not as this version made it: a
- *		database at version 1.0, or a queue given triggers, rules or indexes
- *		on expressions since.  Then the caller runs its statement instead.
+ * open_own
+ *		Open gdpr's table name and its indexes for direct writes, or return
+ *		NULL when the table is not as this version made it: given triggers,
+ *		rules or indexes on expressions since.  Then the caller runs its
+ *		statement instead.
  */
 static ResultRelInfo *
-open_direct(void)
+open_own(const char *name)
 {
-	Oid			queue = get_relname_relid("queue", gdpr_schema_oid());
+	Oid			relid = get_relname_relid(name, gdpr_schema_oid());
 	Relation	rel;
 	ResultRelInfo *rri;
 
-	if (!OidIsValid(queue) || !gdpr_queue_batched())
+	if (!OidIsValid(relid))
 		return NULL;
-	rel = table_open(queue, RowExclusiveLock);
+	rel = table_open(relid, RowExclusiveLock);
 	if (rel->trigdesc != NULL || rel->rd_rules != NULL)
 	{
 		table_close(rel, RowExclusiveLock);
@@ -280,8 +280,19 @@ open_direct(void)
 }
 
 /*
+ * open_direct
+ *		open_own of gdpr.queue, NULL also for a queue without batches (a
+ *		database at version 1.0).
+ */
+static ResultRelInfo *
+open_direct(void)
+{
+	return gdpr_queue_batched() ? open_own("queue") : NULL;
+}
+
+/*
  * close_direct
- *		Close what open_direct opened, when nothing is queued after all.
+ *		Close what open_own opened.
  */
 static void
 close_direct(ResultRelInfo *rri)
@@ -291,28 +302,45 @@ close_direct(ResultRelInfo *rri)
 }
 
 /*
- * queue_one
- *		Insert one event into gdpr.queue (opened by open_direct) directly,
- *		as PostgreSQL writes its own catalogs: the heap tuple, then its
- *		index entries.  The columns get what their defaults would give: the
- *		next seq, a random (version 4) event_uuid, the statement's time.
- *
- * No statement is planned or run and no identity is switched: a DELETE of
- * a registered table pays for one heap and one index insert.  gdpr.queue
- * is the extension's own table, written only by gdpr, so no privilege,
- * policy or trigger of a user applies to it (open_direct checked there are
- * none).  Closes the relation.
+ * index_slot
+ *		Insert the index entries of the row in slot (just inserted into the
+ *		heap, tts_tid set) into the indexes opened by open_own.  A unique
+ *		index checks at once, as for an INSERT: a duplicate is a
+ *		unique_violation, a row being inserted by another transaction is
+ *		waited for.
  */
 static void
-queue_one(ResultRelInfo *rri, const char *kind, const char *table_name, const char *key)
+index_slot(ResultRelInfo *rri, TupleTableSlot *slot)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
+		(void) index_insert(rri->ri_IndexRelationDescs[i], ivalues, inulls, &slot->tts_tid,
+							rri->ri_RelationDesc,
+							ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, ii);
+	}
+}
+
+/*
+ * queue_row
+ *		Insert one row into gdpr.queue (opened by open_direct) directly, as
+ *		PostgreSQL writes its own catalogs: the heap tuple, then its index
+ *		entries.  One event of key, or a batch of the text[] keys (key
+ *		NULL).  The columns get what their defaults would give: the next
+ *		seq, a random (version 4) event_uuid, the statement's time.
+ */
+static void
+queue_row(ResultRelInfo *rri, const char *kind, const char *table_name, const char *key,
+		  Datum keys)
 {
 	Relation	rel = rri->ri_RelationDesc;
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
-	HeapTuple	tuple;
-	TupleTableSlot *slot;
 
 	if (!pg_strong_random(uuid->data, UUID_LEN))
 		ereport(ERROR,
@@ -321,49 +349,142 @@ queue_one(ResultRelInfo *rri, const char *kind, const char *table_name, const ch
 	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;	/* version 4 */
 	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 
+	ExecClearTuple(slot);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
+		Datum	   *value = &slot->tts_values[i];
 
-		nulls[i] = false;
+		slot->tts_isnull[i] = false;
 		if (TupleDescAttr(desc, i)->attisdropped)
-			nulls[i] = true;
+			slot->tts_isnull[i] = true;
 		else if (strcmp(name, "seq") == 0)
-			values[i] = Int64GetDatum(nextval_internal(get_relname_relid("queue_seq_seq",
-																		 gdpr_schema_oid()),
-													   false));
+			*value = Int64GetDatum(nextval_internal(get_relname_relid("queue_seq_seq",
+																	  gdpr_schema_oid()),
+													false));
 		else if (strcmp(name, "event_uuid") == 0)
-			values[i] = UUIDPGetDatum(uuid);
+			*value = UUIDPGetDatum(uuid);
 		else if (strcmp(name, "kind") == 0)
-			values[i] = CStringGetTextDatum(kind);
+			*value = CStringGetTextDatum(kind);
 		else if (strcmp(name, "table_name") == 0)
-			values[i] = CStringGetTextDatum(table_name);
-		else if (strcmp(name, "key") == 0)
-			values[i] = CStringGetTextDatum(key);
+			*value = CStringGetTextDatum(table_name);
+		else if (strcmp(name, "key") == 0 && key != NULL)
+			*value = CStringGetTextDatum(key);
+		else if (strcmp(name, "keys") == 0 && key == NULL)
+			*value = keys;
 		else if (strcmp(name, "occurred_at") == 0)
-			values[i] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+			*value = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
 		else
-			nulls[i] = true;	/* keys */
+			slot->tts_isnull[i] = true;
 	}
-	tuple = heap_form_tuple(desc, values, nulls);
-	simple_heap_insert(rel, tuple);
-
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tuple, slot, false);
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-	{
-		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
-		Datum		ivalues[INDEX_MAX_KEYS];
-		bool		inulls[INDEX_MAX_KEYS];
-
-		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
-		(void) index_insert(rri->ri_IndexRelationDescs[i], ivalues, inulls, &tuple->t_self,
-							rel, ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-							false, ii);
-	}
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	index_slot(rri, slot);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * queue_one
+ *		Queue one event directly (queue_row), close the queue and note that
+ *		the transaction queued events.
+ *
+ * No statement is planned or run and no identity is switched: a DELETE of
+ * a registered table pays for one heap and one index insert.  gdpr.queue
+ * is the extension's own table, written only by gdpr, so no privilege,
+ * policy or trigger of a user applies to it (open_own checked there are
+ * none).
+ */
+static void
+queue_one(ResultRelInfo *rri, const char *kind, const char *table_name, const char *key)
+{
+	queue_row(rri, kind, table_name, key, (Datum) 0);
 	close_direct(rri);
 	gdpr_worker_note_queued();
+}
+
+/*
+ * mark_direct
+ *		STMT_MARK_PLAIN without a statement, for mark_plain: the markers of
+ *		the text[] keys by multi-inserts into gdpr.marker (as COPY writes a
+ *		table) and their primary key entries, where a key marked already is
+ *		a unique_violation as for the plain INSERT; when queue, their events
+ *		as batch rows of up to 1,000 keys, in the keys' order.  Returns
+ *		false, having done nothing, where either table is not as this
+ *		version made it (open_own).
+ */
+static bool
+mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
+{
+	ResultRelInfo *markers = open_own("marker");
+	ResultRelInfo *events = NULL;
+	Relation	rel;
+	TupleDesc	desc;
+	Datum	   *elems;
+	int			n;
+	TupleTableSlot *slots[1000];
+	CommandId	cid = GetCurrentCommandId(true);
+	BulkInsertState bistate;
+
+	if (markers == NULL)
+		return false;
+	if (queue && (events = open_direct()) == NULL)
+	{
+		close_direct(markers);
+		return false;
+	}
+	rel = markers->ri_RelationDesc;
+	desc = RelationGetDescr(rel);
+	deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, NULL, &n);
+	for (int i = 0; i < lengthof(slots); i++)
+		slots[i] = table_slot_create(rel, NULL);
+	bistate = GetBulkInsertState();
+	for (int done = 0; done < n; done += lengthof(slots))
+	{
+		int			m = Min(n - done, (int) lengthof(slots));
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < m; i++)
+		{
+			TupleTableSlot *slot = slots[i];
+
+			ExecClearTuple(slot);
+			for (int a = 0; a < desc->natts; a++)
+			{
+				const char *name = NameStr(TupleDescAttr(desc, a)->attname);
+
+				slot->tts_isnull[a] = false;
+				if (TupleDescAttr(desc, a)->attisdropped)
+					slot->tts_isnull[a] = true;
+				else if (strcmp(name, "rel") == 0)
+					slot->tts_values[a] = ObjectIdGetDatum(relid);
+				else if (strcmp(name, "key") == 0)
+					slot->tts_values[a] = elems[done + i];
+				else if (strcmp(name, "anonymised_at") == 0)
+					slot->tts_values[a] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+				else
+					slot->tts_isnull[a] = true;
+			}
+			ExecStoreVirtualTuple(slot);
+		}
+		table_multi_insert(rel, slots, m, cid, 0, bistate);
+		for (int i = 0; i < m; i++)
+			index_slot(markers, slots[i]);
+		if (events != NULL)
+			queue_row(events, "anonymise", table_name, NULL,
+					  PointerGetDatum(construct_array(elems + done, m, TEXTOID, -1, false,
+													  TYPALIGN_INT)));
+	}
+	FreeBulkInsertState(bistate);
+	for (int i = 0; i < lengthof(slots); i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	close_direct(markers);
+	if (events != NULL)
+	{
+		close_direct(events);
+		gdpr_worker_note_queued();
+	}
+	return true;
 }
 
 /*
@@ -479,12 +600,17 @@ gdpr_events_queue_many(Oid relid, Datum keys)
 
 /*
  * mark_plain_run
- *		mark_plain's work, run in its subtransaction.
+ *		mark_plain's work, run in its subtransaction: directly
+ *		(mark_direct), else by its statement.
  */
 static void
-mark_plain_run(void *values)
+mark_plain_run(void *arg)
 {
-	run_as_owner(STMT_MARK_PLAIN, (Datum *) values);
+	Datum	   *values = arg;
+
+	if (!mark_direct(DatumGetObjectId(values[0]), values[1],
+					 TextDatumGetCString(values[2]), DatumGetBool(values[3])))
+		run_as_owner(STMT_MARK_PLAIN, values);
 }
 
 /*
