@@ -528,14 +528,15 @@ spi_text(int n)
  * batch_end
  *		The seq of the queue row with which the rows before it and itself
  *		hold gdpr.ship_batch_size events or more (the last row, when all of
- *		them hold fewer); 0 for an empty queue.  The rows are read in seq
+ *		them hold fewer), and in *start the seq of the first row; 0 for an
+ *		empty queue.  The rows are read in seq
  *		order by index, a few at a time, so a long queue costs no more than
  *		the batch; not read-only, so that it sees what earlier rounds of this
  *		transaction deleted.  A row holds at most 1,000 events (events.c), which bounds
  *		a shipping round.
  */
 static int64
-batch_end(void)
+batch_end(int64 *start)
 {
 	Portal		portal;
 	int64		events = 0;
@@ -552,7 +553,7 @@ batch_end(void)
 	gdpr_plan_done(level);
 	while (events < gdpr_ship_batch_size)
 	{
-		SPI_cursor_fetch(portal, true, 32);
+		SPI_cursor_fetch(portal, true, 256);
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed && events < gdpr_ship_batch_size; i++)
@@ -561,6 +562,8 @@ batch_end(void)
 
 			end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 											  SPI_tuptable->tupdesc, 1, &isnull));
+			if (events == 0)
+				*start = end;
 			events += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc, 2, &isnull));
 		}
@@ -677,19 +680,28 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 		 * the one that reaches gdpr.ship_batch_size events, one row per event.
 		 * Both aggregates read the same snapshot.
 		 */
+		int64		start = 0;
+		int			level;
+
 		argtypes[0] = INT8OID;
-		args[0] = Int64GetDatum(batch_end());
+		argtypes[1] = INT8OID;
+		args[1] = Int64GetDatum(batch_end(&start));
+		args[0] = Int64GetDatum(start);
+		/* the rows by the index on seq, whatever the statistics say */
+		level = gdpr_plan_for_lookups();
 		run_local("SELECT pg_catalog.count(*),"
 				  " (SELECT pg_catalog.array_agg(r.seq ORDER BY r.seq) FROM gdpr.queue r"
-				  "   WHERE r.seq OPERATOR(pg_catalog.<=) $1),"
+				  "   WHERE r.seq OPERATOR(pg_catalog.>=) $1 AND r.seq OPERATOR(pg_catalog.<=) $2),"
 				  " pg_catalog.array_agg(q.kind ORDER BY q.seq, q.ord)::text,"
 				  " pg_catalog.array_agg(q.table_name ORDER BY q.seq, q.ord)::text,"
 				  " pg_catalog.array_agg(q.key ORDER BY q.seq, q.ord)::text,"
 				  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
 				  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq, q.ord)::text,"
 				  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq, q.ord)::text"
-				  " FROM gdpr.queued_events q WHERE q.seq OPERATOR(pg_catalog.<=) $1",
-				  1, argtypes, args, SPI_OK_SELECT);
+				  " FROM gdpr.queued_events q"
+				  " WHERE q.seq OPERATOR(pg_catalog.>=) $1 AND q.seq OPERATOR(pg_catalog.<=) $2",
+				  2, argtypes, args, SPI_OK_SELECT);
+		gdpr_plan_done(level);
 	}
 	else
 	{
