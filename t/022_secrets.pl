@@ -205,8 +205,14 @@ sub shipper_top_memory
 }
 
 $node->safe_psql('postgres', "ALTER SYSTEM SET log_min_messages = 'debug1'");
+my $reload_offset = -s $node->logfile;
 $node->reload;
-sleep(2);
+# measure from a failed attempt after the reload on: what the first DEBUG
+# line allocates once is not growth
+$node->wait_for_log(
+	qr/\[$shipper\] DEBUG:  could not connect to the gdpr log database/,
+	$reload_offset);
+sleep(1);
 my $before = shipper_top_memory();
 my $offset = -s $node->logfile;
 sleep(5);
