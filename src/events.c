@@ -550,24 +550,29 @@ void
 gdpr_events_queue(Oid relid, const char *key)
 {
 	Datum		values[4];
+	char	   *name = gdpr_relation_name(relid);
+	bool		queue = !gdpr_replaying && !gdpr_scrubbing;
+	bool		ranges = gdpr_events_has_ranges(relid, gdpr_key_lookup(relid, false));
 	ResultRelInfo *rri = open_direct();
 
 	if (rri != NULL)
 	{
 		forget_marker(relid, key);
-		if (!gdpr_replaying && !gdpr_scrubbing)
-			queue_one(rri, "delete", gdpr_relation_name(relid), key);
+		if (queue)
+			queue_one(rri, "delete", name, key);
 		else
 			close_direct(rri);
+		if (!ranges)
+			return;				/* the common case: no statement at all */
 	}
 	gdpr_spi_connect();
 	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(gdpr_relation_name(relid));
+	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(key);
-	values[3] = BoolGetDatum(!gdpr_replaying && !gdpr_scrubbing);
+	values[3] = BoolGetDatum(queue);
 	if (rri == NULL)
 		run_as_owner(STMT_QUEUE_DELETE, values);
-	if (gdpr_events_has_ranges(relid, gdpr_key_lookup(relid, false)))
+	if (ranges)
 		split_ranges(relid, PointerGetDatum(construct_array(&values[2], 1, TEXTOID, -1,
 															false, TYPALIGN_INT)));
 	gdpr_spi_finish();
