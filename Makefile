@@ -5,7 +5,8 @@ OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/cache.o src/identi
               src/catalog.o src/register.o src/rules.o src/methods.o src/hmac.o src/anonymise.o src/events.o \
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
               src/shipper.o src/worker.o src/lineage.o src/rerun.o \
-              src/retention.o src/scrub.o src/classify.o src/discover.o src/hold.o src/hold_commands.o
+              src/retention.o src/scrub.o src/classify.o src/discover.o src/hold.o src/hold_commands.o \
+              src/ranges.o
 DATA        = gdpr--1.0.sql gdpr--1.0--1.1.sql
 PGFILEDESC  = "gdpr - GDPR data-protection tooling"
 

@@ -39,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "gdpr.h"
@@ -838,64 +839,79 @@ gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
 }
 
 /*
+ * has_markers
+ *		Whether relid has any row marker (read as the extension's owner:
+ *		whatever the caller may see of them).  The caller is connected to
+ *		SPI.
+ */
+static bool
+has_markers(Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.marker WHERE rel = $1 LIMIT 1",
+							  1, types, values, NULL, false, 1);
+	return SPI_processed > 0;
+}
+
+/*
+ * updates_every_row
+ *		Whether an UPDATE of every row of relid by the current user changes
+ *		every row a SELECT of it by that user counts: a plain table, no
+ *		row-level security for the user, no BEFORE UPDATE row trigger (which
+ *		may skip a row) and no rule.
+ */
+static bool
+updates_every_row(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	bool		every;
+
+	every = rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rules == NULL &&
+		!(rel->trigdesc != NULL && rel->trigdesc->trig_update_before_row) &&
+		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
+	table_close(rel, AccessShareLock);
+	return every;
+}
+
+/*
+ * changes_every_row
+ *		Whether anonymise_table will change every row of relid (primary key
+ *		key) that a count by the caller sees, so that the rows it skips need
+ *		no count: no marker, no marker range, no hold, and
+ *		updates_every_row.  Takes ROW EXCLUSIVE on relid, as the UPDATE
+ *		will.  The caller is connected to SPI.
+ */
+static bool
+changes_every_row(Oid relid, GdprKey *key)
+{
+	return !gdpr_hold_lock(relid) && !gdpr_events_has_ranges(relid, key) &&
+		!has_markers(relid) && updates_every_row(relid);
+}
+
+/*
  * anonymise_table_ranges
  *		anonymise_table for a table with an integer key and no marker
- *		ranges yet: one UPDATE, as the caller, whose changed keys come back
- *		as runs of consecutive values (computed in the same statement, so
- *		with its snapshot and row-level security), recorded as marker ranges
- *		in batches: memory stays bounded, and a table whose keys have no
- *		gaps gets one range instead of a marker per row.  Returns the rows
- *		changed.  The caller is connected to SPI.
+ *		ranges yet: one UPDATE, as the caller, whose changed keys are made
+ *		runs of consecutive values as it returns them and recorded as
+ *		marker ranges (ranges.c): memory stays bounded, and a table whose
+ *		keys have no gaps gets one range instead of a marker per row.  A
+ *		table without markers is updated without the join that skips
+ *		marked rows.  Returns the rows changed.  The caller is connected to
+ *		SPI.
  */
 static int64
 anonymise_table_ranges(Oid relid, GdprTable *table, GdprKey *key)
 {
 	char	   *update;
-	Portal		portal;
-	int64		total = 0;
-	int			batch = Max(gdpr_anonymise_batch_size, 1);
 
-	update = build_statement(relid, table, key, NULL, "true", GDPR_SKIP_JOIN, NULL,
-							 psprintf("t.%s::pg_catalog.int8 AS k",
+	update = build_statement(relid, table, key, NULL, "true",
+							 has_markers(relid) ? GDPR_SKIP_JOIN : GDPR_SKIP_NONE, NULL,
+							 psprintf("t.%s::pg_catalog.int8",
 									  quote_identifier(key->attnames[0])));
-	portal = SPI_cursor_open_with_args(NULL,
-									   psprintf("WITH u AS (%s) "
-												"SELECT pg_catalog.min(k), pg_catalog.max(k),"
-												" pg_catalog.count(*)"
-												" FROM (SELECT k, k - pg_catalog.row_number()"
-												"       OVER (ORDER BY k) AS g FROM u) AS s"
-												" GROUP BY g ORDER BY 1", update),
-									   0, NULL, NULL, NULL, false, 0);
-	SPI_cursor_fetch(portal, true, batch);
-	while (SPI_processed > 0)
-	{
-		uint64		n = SPI_processed;
-		Datum	   *lo = palloc(sizeof(Datum) * n);
-		Datum	   *hi = palloc(sizeof(Datum) * n);
-		ArrayType  *los;
-		ArrayType  *his;
-		bool		isnull;
-
-		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-
-			lo[i] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
-			hi[i] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
-			total += DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-		}
-		los = construct_array(lo, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		his = construct_array(hi, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		gdpr_events_mark_ranges(relid, PointerGetDatum(los), PointerGetDatum(his));
-		pfree(los);
-		pfree(his);
-		pfree(lo);
-		pfree(hi);
-		SPI_freetuptable(SPI_tuptable);
-		SPI_cursor_fetch(portal, true, batch);
-	}
-	SPI_cursor_close(portal);
-	return total;
+	return gdpr_ranges_update(relid, update);
 }
 
 /*
@@ -1074,6 +1090,7 @@ scrub_db(FunctionCallInfo fcinfo)
 			char	   *action = gdpr_catalog_scrub_action(relid);
 			int64		rows;
 			int64		changed = 0;
+			bool		anonymise;
 
 			done++;
 			if (table == NULL)
@@ -1091,12 +1108,19 @@ scrub_db(FunctionCallInfo fcinfo)
 							 delete_all(relid));
 				continue;
 			}
-			rows = count_rows(relid);
-			if (strcmp(action, "anonymise") == 0 && table->can_anonymise && gdpr_has_pii(table))
-			{
+			anonymise = strcmp(action, "anonymise") == 0 && table->can_anonymise &&
+				gdpr_has_pii(table);
+			if (anonymise)
 				gdpr_check_table(relid, true);
+			/* the rows the caller sees, counted unless all are to change */
+			if (anonymise && changes_every_row(relid, gdpr_key_lookup(relid, false)))
+				rows = -1;
+			else
+				rows = count_rows(relid);
+			if (anonymise)
 				changed = anonymise_table(relid, table);
-			}
+			if (rows < 0)
+				rows = changed;
 			report_table(rsinfo, done, list_length(tables), relid, action, changed,
 						 rows - changed, 0);
 		}

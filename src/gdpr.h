@@ -412,6 +412,12 @@ extern void gdpr_events_mark_ranges(Oid relid, Datum lo, Datum hi);
 extern char *gdpr_events_unmarked(Oid relid, GdprKey *key, const char *alias, bool probe);
 
 /* ------------------------------------------------------------------------
+ * ranges.c: the marker ranges of a whole-table anonymisation
+ * ------------------------------------------------------------------------
+ */
+extern int64 gdpr_ranges_update(Oid relid, const char *update);
+
+/* ------------------------------------------------------------------------
  * trigger.c
  * ------------------------------------------------------------------------
  */
