@@ -142,3 +142,41 @@ SELECT gdpr.on_delete_anonymise('o_tenant_note', 'o_tenant_note_author_fk');
 DELETE FROM o_tenant_user WHERE id = 10;
 SELECT * FROM o_tenant_doc ORDER BY id;
 SELECT * FROM o_tenant_note ORDER BY id;
+
+-- a referenced key whose type has no default ordering (a unique index with
+-- an operator class that is not the type's default): the deleted rows' keys
+-- are joined unsorted
+CREATE FUNCTION o_pt_cmp(point, point) RETURNS int IMMUTABLE LANGUAGE sql AS
+  $$SELECT CASE WHEN $1[0] < $2[0] OR ($1[0] = $2[0] AND $1[1] < $2[1]) THEN -1
+                WHEN $1[0] = $2[0] AND $1[1] = $2[1] THEN 0 ELSE 1 END$$;
+CREATE FUNCTION o_pt_lt(point, point) RETURNS bool IMMUTABLE LANGUAGE sql AS $$SELECT o_pt_cmp($1, $2) < 0$$;
+CREATE FUNCTION o_pt_le(point, point) RETURNS bool IMMUTABLE LANGUAGE sql AS $$SELECT o_pt_cmp($1, $2) <= 0$$;
+CREATE FUNCTION o_pt_eq(point, point) RETURNS bool IMMUTABLE LANGUAGE sql AS $$SELECT o_pt_cmp($1, $2) = 0$$;
+CREATE FUNCTION o_pt_ge(point, point) RETURNS bool IMMUTABLE LANGUAGE sql AS $$SELECT o_pt_cmp($1, $2) >= 0$$;
+CREATE FUNCTION o_pt_gt(point, point) RETURNS bool IMMUTABLE LANGUAGE sql AS $$SELECT o_pt_cmp($1, $2) > 0$$;
+CREATE OPERATOR |<| (LEFTARG = point, RIGHTARG = point, FUNCTION = o_pt_lt);
+CREATE OPERATOR |<=| (LEFTARG = point, RIGHTARG = point, FUNCTION = o_pt_le);
+CREATE OPERATOR |=| (LEFTARG = point, RIGHTARG = point, FUNCTION = o_pt_eq);
+CREATE OPERATOR |>=| (LEFTARG = point, RIGHTARG = point, FUNCTION = o_pt_ge);
+CREATE OPERATOR |>| (LEFTARG = point, RIGHTARG = point, FUNCTION = o_pt_gt);
+CREATE OPERATOR CLASS o_pt_ops FOR TYPE point USING btree AS
+  OPERATOR 1 |<|, OPERATOR 2 |<=|, OPERATOR 3 |=|, OPERATOR 4 |>=|, OPERATOR 5 |>|,
+  FUNCTION 1 o_pt_cmp(point, point);
+CREATE TABLE o_pt_place (at point NOT NULL, name text);
+CREATE UNIQUE INDEX o_pt_place_at ON o_pt_place (at o_pt_ops);
+CREATE TABLE o_pt_visit (id int PRIMARY KEY, at point, who text,
+    CONSTRAINT o_pt_visit_at_fk FOREIGN KEY (at) REFERENCES o_pt_place (at) ON DELETE SET NULL);
+INSERT INTO o_pt_place VALUES (point(1, 1), 'one'), (point(2, 2), 'two'), (point(3, 3), 'three');
+INSERT INTO o_pt_visit VALUES (1, point(1, 1), 'Ann'), (2, point(2, 2), 'Bob'), (3, point(2, 2), 'Cy'),
+                           (4, point(3, 3), 'Di');
+SELECT gdpr.register('o_pt_visit', ARRAY['who']);
+SELECT gdpr.on_delete_anonymise('o_pt_visit', 'o_pt_visit_at_fk');
+DELETE FROM o_pt_place WHERE name IN ('one', 'two');
+SELECT id, at, who, gdpr.is_anonymised('o_pt_visit', id) FROM o_pt_visit ORDER BY id;
+SELECT gdpr.drop_on_delete_anonymise('o_pt_visit', 'o_pt_visit_at_fk');
+SELECT gdpr.unregister('o_pt_visit');
+DROP TABLE o_pt_visit, o_pt_place;
+DROP OPERATOR CLASS o_pt_ops USING btree;
+DROP OPERATOR |<| (point, point), |<=| (point, point), |=| (point, point), |>=| (point, point), |>| (point, point);
+DROP FUNCTION o_pt_cmp(point, point), o_pt_lt(point, point), o_pt_le(point, point), o_pt_eq(point, point),
+              o_pt_ge(point, point), o_pt_gt(point, point);
