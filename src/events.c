@@ -41,7 +41,6 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
-#include "utils/uuid.h"
 
 #include "gdpr.h"
 
@@ -61,10 +60,13 @@
 /* the fewest keys marked by a plain INSERT first (see mark_plain) */
 #define MARK_PLAIN_MIN		1000
 
+/* the most events a row of gdpr.queue holds (and markers written at once) */
+#define GDPR_EVENTS_PER_ROW	1000
+
 /*
  * Events in batches (version 1.1): the events of one statement go to
- * gdpr.queue as rows of up to 1,000 keys each (column keys; key is NULL),
- * in the order of the keys, instead of a row per event.  The view
+ * gdpr.queue as rows of up to GDPR_EVENTS_PER_ROW keys each (column keys;
+ * key is NULL), in the order of the keys, instead of a row per event.  The view
  * gdpr.queued_events shows them one row per event, each with its own
  * event_uuid, and the shipper sends them so (shipper.c).  A database still
  * at version 1.0 has no column keys: there the statements write a row per
@@ -73,7 +75,8 @@
 #define BATCH_OF(tab, key, ord) \
 	" SELECT 'anonymise', $3, pg_catalog.array_agg(" key " ORDER BY " ord ")" \
 	" FROM " tab " WHERE $4" \
-	" GROUP BY (" ord " OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000"
+	" GROUP BY (" ord " OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) " \
+	CppAsString2(GDPR_EVENTS_PER_ROW)
 
 static const char *const statements[] = {
 	/* STMT_QUEUE_DELETES: $1 rel, $2 table name, $3 keys, $4 queue */
@@ -152,7 +155,7 @@ static const char *const statements[] = {
 	"INSERT INTO gdpr.queue (kind, table_name, keys)"
 	" SELECT 'delete', $2, pg_catalog.array_agg(u.k ORDER BY u.i)"
 	" FROM pg_catalog.unnest($3) WITH ORDINALITY AS u(k, i) WHERE $4"
-	" GROUP BY (u.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000",
+	" GROUP BY (u.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) " CppAsString2(GDPR_EVENTS_PER_ROW),
 	/* STMT_BATCHED + STMT_MARK */
 	"WITH m AS ("
 	" INSERT INTO gdpr.marker AS m (rel, key)"
@@ -188,6 +191,88 @@ static GdprCache *plans = NULL;
 
 static void split_ranges(Oid relid, Datum keys);
 
+/* gdpr's own tables as this backend found them: relations and columns */
+typedef struct OwnTables
+{
+	Oid			marker;			/* gdpr.marker */
+	Oid			queue;			/* gdpr.queue */
+	Oid			queue_seq;		/* its sequence */
+	bool		batched;		/* the queue has keys (version 1.1) */
+	bool		direct;			/* all below found: direct writes possible */
+	AttrNumber	m_rel,
+				m_key,
+				m_at;			/* gdpr.marker's columns */
+	AttrNumber	q_seq,
+				q_uuid,
+				q_kind,
+				q_table,
+				q_key,
+				q_keys,
+				q_at;			/* gdpr.queue's columns */
+} OwnTables;
+
+static GdprCache *own_cache = NULL;
+
+/*
+ * build_own
+ *		GdprCacheBuild of own_cache: look gdpr's tables and their columns
+ *		up by name, once.  The entry depends on the tables it found, so a
+ *		change of them (ALTER EXTENSION UPDATE, DROP EXTENSION) is seen; a
+ *		table not found makes it depend on every relation, so that its
+ *		creation is seen.
+ */
+static void
+build_own(void *entry, const void *key, void *arg)
+{
+	OwnTables  *t = entry;
+	Oid			schema = gdpr_schema_oid();
+
+	t->marker = get_relname_relid("marker", schema);
+	t->queue = get_relname_relid("queue", schema);
+	t->queue_seq = get_relname_relid("queue_seq_seq", schema);
+	if (!OidIsValid(t->marker) || !OidIsValid(t->queue) || !OidIsValid(t->queue_seq))
+	{
+		gdpr_cache_depend_all(entry);
+		t->batched = t->direct = false;
+		return;
+	}
+	gdpr_cache_depend(entry, t->marker);
+	gdpr_cache_depend(entry, t->queue);
+	gdpr_cache_depend(entry, t->queue_seq);
+	t->m_rel = get_attnum(t->marker, "rel");
+	t->m_key = get_attnum(t->marker, "key");
+	t->m_at = get_attnum(t->marker, "anonymised_at");
+	t->q_seq = get_attnum(t->queue, "seq");
+	t->q_uuid = get_attnum(t->queue, "event_uuid");
+	t->q_kind = get_attnum(t->queue, "kind");
+	t->q_table = get_attnum(t->queue, "table_name");
+	t->q_key = get_attnum(t->queue, "key");
+	t->q_keys = get_attnum(t->queue, "keys");
+	t->q_at = get_attnum(t->queue, "occurred_at");
+	t->batched = t->q_keys != InvalidAttrNumber;
+	t->direct = t->batched &&
+		t->m_rel != InvalidAttrNumber && t->m_key != InvalidAttrNumber &&
+		t->m_at != InvalidAttrNumber && t->q_seq != InvalidAttrNumber &&
+		t->q_uuid != InvalidAttrNumber && t->q_kind != InvalidAttrNumber &&
+		t->q_table != InvalidAttrNumber && t->q_key != InvalidAttrNumber &&
+		t->q_at != InvalidAttrNumber;
+}
+
+/*
+ * own_tables
+ *		gdpr's own tables and columns, looked up once per backend (and again
+ *		after they change).
+ */
+static OwnTables *
+own_tables(void)
+{
+	Oid			key = InvalidOid;
+
+	if (own_cache == NULL)
+		own_cache = gdpr_cache_create("gdpr own tables", sizeof(OwnTables), false, NULL);
+	return gdpr_cache_lookup(own_cache, &key, build_own, NULL);
+}
+
 /*
  * build_plan
  *		GdprCacheBuild of the kept statements.  An entry depends on the
@@ -214,7 +299,7 @@ build_plan(void *entry, const void *key, void *arg)
 					 "every statement needs its parameter types");
 
 	/* the batched form where gdpr.queue has batches (the plan depends on it) */
-	if (stmt <= STMT_MARK_FORCE && gdpr_queue_batched())
+	if (stmt <= STMT_MARK_FORCE && own_tables()->batched)
 		form += STMT_BATCHED;
 	pe->plans[0] = gdpr_prepare_lookup_plan(statements[form], 4, (Oid *) types[form]);
 	gdpr_cache_depend_plan(entry, pe->plans[0]);
@@ -242,19 +327,19 @@ run_as_owner(Oid stmt, Datum *values)
 
 /*
  * open_own
- *		Open gdpr's table name and its indexes for direct writes, or return
- *		NULL when the table is not as this version made it: given triggers,
- *		rules or indexes on expressions since.  Then the caller runs its
- *		statement instead.
+ *		Open gdpr's table relid and its indexes for direct writes, or return
+ *		NULL when direct writes are not possible: a table not as this
+ *		version made it (given triggers, rules or indexes on expressions
+ *		since), or a database still at version 1.0.  Then the caller runs
+ *		its statement instead.
  */
 static ResultRelInfo *
-open_own(const char *name)
+open_own(Oid relid)
 {
-	Oid			relid = get_relname_relid(name, gdpr_schema_oid());
 	Relation	rel;
 	ResultRelInfo *rri;
 
-	if (!OidIsValid(relid))
+	if (!own_tables()->direct)
 		return NULL;
 	rel = table_open(relid, RowExclusiveLock);
 	if (rel->trigdesc != NULL || rel->rd_rules != NULL)
@@ -281,13 +366,12 @@ open_own(const char *name)
 
 /*
  * open_direct
- *		open_own of gdpr.queue, NULL also for a queue without batches (a
- *		database at version 1.0).
+ *		open_own of gdpr.queue.
  */
 static ResultRelInfo *
 open_direct(void)
 {
-	return gdpr_queue_batched() ? open_own("queue") : NULL;
+	return open_own(own_tables()->queue);
 }
 
 /*
@@ -326,6 +410,17 @@ index_slot(ResultRelInfo *rri, TupleTableSlot *slot)
 }
 
 /*
+ * set_column
+ *		Set column attnum (1-based) of the virtual tuple being made in slot.
+ */
+static inline void
+set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value)
+{
+	slot->tts_values[attnum - 1] = value;
+	slot->tts_isnull[attnum - 1] = false;
+}
+
+/*
  * queue_row
  *		Insert one row into gdpr.queue (opened by open_direct) directly, as
  *		PostgreSQL writes its own catalogs: the heap tuple, then its index
@@ -340,43 +435,22 @@ queue_row(ResultRelInfo *rri, const char *kind, const char *table_name, const ch
 	Relation	rel = rri->ri_RelationDesc;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
-
-	if (!pg_strong_random(uuid->data, UUID_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
-	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;	/* version 4 */
-	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	OwnTables  *t = own_tables();
 
 	ExecClearTuple(slot);
 	for (int i = 0; i < desc->natts; i++)
-	{
-		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
-		Datum	   *value = &slot->tts_values[i];
-
-		slot->tts_isnull[i] = false;
-		if (TupleDescAttr(desc, i)->attisdropped)
-			slot->tts_isnull[i] = true;
-		else if (strcmp(name, "seq") == 0)
-			*value = Int64GetDatum(nextval_internal(get_relname_relid("queue_seq_seq",
-																	  gdpr_schema_oid()),
-													false));
-		else if (strcmp(name, "event_uuid") == 0)
-			*value = UUIDPGetDatum(uuid);
-		else if (strcmp(name, "kind") == 0)
-			*value = CStringGetTextDatum(kind);
-		else if (strcmp(name, "table_name") == 0)
-			*value = CStringGetTextDatum(table_name);
-		else if (strcmp(name, "key") == 0 && key != NULL)
-			*value = CStringGetTextDatum(key);
-		else if (strcmp(name, "keys") == 0 && key == NULL)
-			*value = keys;
-		else if (strcmp(name, "occurred_at") == 0)
-			*value = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
-		else
-			slot->tts_isnull[i] = true;
-	}
+		slot->tts_isnull[i] = true;
+	set_column(slot, t->q_seq,
+			   Int64GetDatum(nextval_internal(t->queue_seq, false)));
+	/* the column's default, core's gen_random_uuid() */
+	set_column(slot, t->q_uuid, OidFunctionCall0Coll(F_GEN_RANDOM_UUID, InvalidOid));
+	set_column(slot, t->q_kind, CStringGetTextDatum(kind));
+	set_column(slot, t->q_table, CStringGetTextDatum(table_name));
+	if (key != NULL)
+		set_column(slot, t->q_key, CStringGetTextDatum(key));
+	else
+		set_column(slot, t->q_keys, keys);
+	set_column(slot, t->q_at, TimestampTzGetDatum(GetCurrentStatementStartTimestamp()));
 	ExecStoreVirtualTuple(slot);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	index_slot(rri, slot);
@@ -408,20 +482,22 @@ queue_one(ResultRelInfo *rri, const char *kind, const char *table_name, const ch
  *		the text[] keys by multi-inserts into gdpr.marker (as COPY writes a
  *		table) and their primary key entries, where a key marked already is
  *		a unique_violation as for the plain INSERT; when queue, their events
- *		as batch rows of up to 1,000 keys, in the keys' order.  Returns
- *		false, having done nothing, where either table is not as this
- *		version made it (open_own).
+ *		as batch rows of up to GDPR_EVENTS_PER_ROW keys, in the keys' order.
+ *		Returns false, having done nothing, where either table is not as
+ *		this version made it (open_own).
  */
 static bool
 mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 {
-	ResultRelInfo *markers = open_own("marker");
+	OwnTables  *t = own_tables();
+	ResultRelInfo *markers = open_own(t->marker);
+	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	ResultRelInfo *events = NULL;
 	Relation	rel;
 	TupleDesc	desc;
 	Datum	   *elems;
 	int			n;
-	TupleTableSlot *slots[1000];
+	TupleTableSlot *slots[GDPR_EVENTS_PER_ROW];
 	CommandId	cid = GetCurrentCommandId(true);
 	BulkInsertState bistate;
 
@@ -450,21 +526,10 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 
 			ExecClearTuple(slot);
 			for (int a = 0; a < desc->natts; a++)
-			{
-				const char *name = NameStr(TupleDescAttr(desc, a)->attname);
-
-				slot->tts_isnull[a] = false;
-				if (TupleDescAttr(desc, a)->attisdropped)
-					slot->tts_isnull[a] = true;
-				else if (strcmp(name, "rel") == 0)
-					slot->tts_values[a] = ObjectIdGetDatum(relid);
-				else if (strcmp(name, "key") == 0)
-					slot->tts_values[a] = elems[done + i];
-				else if (strcmp(name, "anonymised_at") == 0)
-					slot->tts_values[a] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-				else
-					slot->tts_isnull[a] = true;
-			}
+				slot->tts_isnull[a] = true;
+			set_column(slot, t->m_rel, ObjectIdGetDatum(relid));
+			set_column(slot, t->m_key, elems[done + i]);
+			set_column(slot, t->m_at, now);
 			ExecStoreVirtualTuple(slot);
 		}
 		table_multi_insert(rel, slots, m, cid, 0, bistate);
@@ -498,7 +563,7 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 static void
 forget_marker(Oid relid, const char *key)
 {
-	Oid			marker = get_relname_relid("marker", gdpr_schema_oid());
+	Oid			marker = own_tables()->marker;
 	Relation	rel;
 	Relation	index;
 	IndexScanDesc scan;
@@ -692,7 +757,7 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 				close_direct(rri);
 		}
 	}
-	else if (force || nkeys < MARK_PLAIN_MIN || !gdpr_queue_batched() ||
+	else if (force || nkeys < MARK_PLAIN_MIN || !own_tables()->batched ||
 			 !mark_plain(values))
 		run_as_owner(force ? STMT_MARK_FORCE : STMT_MARK, values);
 	gdpr_spi_finish();

@@ -103,7 +103,6 @@ extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
 extern void gdpr_spi_finish(void);
 extern ErrorData *gdpr_subxact_run(void (*fn) (void *arg), void *arg);
-extern bool gdpr_queue_batched(void);
 
 /* ------------------------------------------------------------------------
  * cache.c: the backend-local caches (keys, registry, rules, plans)

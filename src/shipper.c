@@ -529,10 +529,10 @@ spi_text(int n)
  *		The seq of the queue row with which the rows before it and itself
  *		hold gdpr.ship_batch_size events or more (the last row, when all of
  *		them hold fewer), and in *start the seq of the first row; 0 for an
- *		empty queue.  The rows are read in seq
- *		order by index, a few at a time, so a long queue costs no more than
- *		the batch; not read-only, so that it sees what earlier rounds of this
- *		transaction deleted.  A row holds at most 1,000 events (events.c), which bounds
+ *		empty queue.  The rows are read in seq order by index, a few at a
+ *		time, so a long queue costs no more than the batch; not read-only,
+ *		so that it sees what earlier rounds of this transaction deleted.  A
+ *		row holds at most GDPR_EVENTS_PER_ROW events (events.c), which bounds
  *		a shipping round.
  */
 static int64
@@ -663,62 +663,40 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	PGresult   *volatile res = NULL;
 	volatile int64 candidate = 0;
 	volatile int64 unknown = 0;
+	int64		start = 0;
+	int			level;
 
 	source = gdpr_source();
 
 	gdpr_spi_connect();
 
 	/*
-	 * Read the batch as text arrays, ready to be passed as remote parameters.
-	 * The time goes as UTC text with an explicit offset, so that neither
-	 * side's DateStyle nor TimeZone can change it.
+	 * Read the batch as text arrays, ready to be passed as remote parameters:
+	 * the queue's rows (each may hold a batch of events) up to the one that
+	 * reaches gdpr.ship_batch_size events, one array element per event, both
+	 * aggregates reading the same snapshot.  The time goes as UTC text with
+	 * an explicit offset, so that neither side's DateStyle nor TimeZone can
+	 * change it.  The rows are read by the index on seq, whatever the
+	 * statistics say.
 	 */
-	if (gdpr_queue_batched())
-	{
-		/*
-		 * Rows of gdpr.queue may hold batches of events: read the rows up to
-		 * the one that reaches gdpr.ship_batch_size events, one row per event.
-		 * Both aggregates read the same snapshot.
-		 */
-		int64		start = 0;
-		int			level;
-
-		argtypes[0] = INT8OID;
-		argtypes[1] = INT8OID;
-		args[1] = Int64GetDatum(batch_end(&start));
-		args[0] = Int64GetDatum(start);
-		/* the rows by the index on seq, whatever the statistics say */
-		level = gdpr_plan_for_lookups();
-		run_local("SELECT pg_catalog.count(*),"
-				  " (SELECT pg_catalog.array_agg(r.seq ORDER BY r.seq) FROM gdpr.queue r"
-				  "   WHERE r.seq OPERATOR(pg_catalog.>=) $1 AND r.seq OPERATOR(pg_catalog.<=) $2),"
-				  " pg_catalog.array_agg(q.kind ORDER BY q.seq, q.ord)::text,"
-				  " pg_catalog.array_agg(q.table_name ORDER BY q.seq, q.ord)::text,"
-				  " pg_catalog.array_agg(q.key ORDER BY q.seq, q.ord)::text,"
-				  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
-				  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq, q.ord)::text,"
-				  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq, q.ord)::text"
-				  " FROM gdpr.queued_events q"
-				  " WHERE q.seq OPERATOR(pg_catalog.>=) $1 AND q.seq OPERATOR(pg_catalog.<=) $2",
-				  2, argtypes, args, SPI_OK_SELECT);
-		gdpr_plan_done(level);
-	}
-	else
-	{
-		/* version 1.0: a row per event */
-		argtypes[0] = INT4OID;
-		args[0] = Int32GetDatum(gdpr_ship_batch_size);
-		run_local("SELECT pg_catalog.count(*),"
-				  " pg_catalog.array_agg(q.seq ORDER BY q.seq),"
-				  " pg_catalog.array_agg(q.kind ORDER BY q.seq)::text,"
-				  " pg_catalog.array_agg(q.table_name ORDER BY q.seq)::text,"
-				  " pg_catalog.array_agg(q.key ORDER BY q.seq)::text,"
-				  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
-				  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq)::text,"
-				  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq)::text"
-				  " FROM (SELECT * FROM gdpr.queue ORDER BY seq LIMIT $1) q",
-				  1, argtypes, args, SPI_OK_SELECT);
-	}
+	argtypes[0] = INT8OID;
+	argtypes[1] = INT8OID;
+	args[1] = Int64GetDatum(batch_end(&start));
+	args[0] = Int64GetDatum(start);
+	level = gdpr_plan_for_lookups();
+	run_local("SELECT pg_catalog.count(*),"
+			  " (SELECT pg_catalog.array_agg(r.seq ORDER BY r.seq) FROM gdpr.queue r"
+			  "   WHERE r.seq OPERATOR(pg_catalog.>=) $1 AND r.seq OPERATOR(pg_catalog.<=) $2),"
+			  " pg_catalog.array_agg(q.kind ORDER BY q.seq, q.ord)::text,"
+			  " pg_catalog.array_agg(q.table_name ORDER BY q.seq, q.ord)::text,"
+			  " pg_catalog.array_agg(q.key ORDER BY q.seq, q.ord)::text,"
+			  " pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', q.occurred_at),"
+			  "                      'YYYY-MM-DD HH24:MI:SS.US\"+00\"') ORDER BY q.seq, q.ord)::text,"
+			  " pg_catalog.array_agg(q.event_uuid ORDER BY q.seq, q.ord)::text"
+			  " FROM gdpr.queued_events q"
+			  " WHERE q.seq OPERATOR(pg_catalog.>=) $1 AND q.seq OPERATOR(pg_catalog.<=) $2",
+			  2, argtypes, args, SPI_OK_SELECT);
+	gdpr_plan_done(level);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));
 	if (count == 0)
@@ -804,13 +782,10 @@ gdpr_shipper_ship_batch(PGconn *conn, int64 *mark)
 	 */
 	argtypes[0] = INT8ARRAYOID;
 	args[0] = seqs_array;
-	{
-		int			level = gdpr_plan_for_lookups();
-
-		run_local("DELETE FROM gdpr.queue WHERE seq OPERATOR(pg_catalog.=) ANY ($1)",
-				  1, argtypes, args, SPI_OK_DELETE);
-		gdpr_plan_done(level);
-	}
+	level = gdpr_plan_for_lookups();
+	run_local("DELETE FROM gdpr.queue WHERE seq OPERATOR(pg_catalog.=) ANY ($1)",
+			  1, argtypes, args, SPI_OK_DELETE);
+	gdpr_plan_done(level);
 
 	argtypes[0] = INT8OID;
 	args[0] = Int64GetDatum(*mark);

@@ -354,16 +354,3 @@ gdpr_subxact_run(void (*fn) (void *arg), void *arg)
 	PG_END_TRY();
 	return edata;
 }
-
-/*
- * gdpr_queue_batched
- *		Whether gdpr.queue takes events in batches (its column keys, added
- *		by version 1.1).
- */
-bool
-gdpr_queue_batched(void)
-{
-	Oid			queue = get_relname_relid("queue", gdpr_schema_oid());
-
-	return OidIsValid(queue) && get_attnum(queue, "keys") != InvalidAttrNumber;
-}
