@@ -839,23 +839,6 @@ gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
 }
 
 /*
- * has_markers
- *		Whether relid has any row marker (read as the extension's owner:
- *		whatever the caller may see of them).  The caller is connected to
- *		SPI.
- */
-static bool
-has_markers(Oid relid)
-{
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.marker WHERE rel = $1 LIMIT 1",
-							  1, types, values, NULL, false, 1);
-	return SPI_processed > 0;
-}
-
-/*
  * updates_every_row
  *		Whether an UPDATE of every row of relid by the current user changes
  *		every row a SELECT of it by that user counts: a plain table, no
@@ -879,16 +862,16 @@ updates_every_row(Oid relid)
 /*
  * changes_every_row
  *		Whether anonymise_table will change every row of relid (primary key
- *		key) that a count by the caller sees, so that the rows it skips need
- *		no count: no marker, no marker range, no hold, and
- *		updates_every_row.  Takes ROW EXCLUSIVE on relid, as the UPDATE
- *		will.  The caller is connected to SPI.
+ *		key, markers whether it has any) that a count by the caller sees,
+ *		so that the rows it skips need no count: no marker, no marker range,
+ *		no hold, and updates_every_row.  Takes ROW EXCLUSIVE on relid, as
+ *		the UPDATE will.
  */
 static bool
-changes_every_row(Oid relid, GdprKey *key)
+changes_every_row(Oid relid, GdprKey *key, bool markers)
 {
-	return !gdpr_hold_lock(relid) && !gdpr_events_has_ranges(relid, key) &&
-		!has_markers(relid) && updates_every_row(relid);
+	return !markers && !gdpr_hold_lock(relid) && !gdpr_events_has_ranges(relid, key) &&
+		updates_every_row(relid);
 }
 
 /*
@@ -898,17 +881,17 @@ changes_every_row(Oid relid, GdprKey *key)
  *		runs of consecutive values as it returns them and recorded as
  *		marker ranges (ranges.c): memory stays bounded, and a table whose
  *		keys have no gaps gets one range instead of a marker per row.  A
- *		table without markers is updated without the join that skips
- *		marked rows.  Returns the rows changed.  The caller is connected to
- *		SPI.
+ *		table without markers (markers false) is updated without the join
+ *		that skips marked rows.  Returns the rows changed.  The caller is
+ *		connected to SPI.
  */
 static int64
-anonymise_table_ranges(Oid relid, GdprTable *table, GdprKey *key)
+anonymise_table_ranges(Oid relid, GdprTable *table, GdprKey *key, bool markers)
 {
 	char	   *update;
 
 	update = build_statement(relid, table, key, NULL, "true",
-							 has_markers(relid) ? GDPR_SKIP_JOIN : GDPR_SKIP_NONE, NULL,
+							 markers ? GDPR_SKIP_JOIN : GDPR_SKIP_NONE, NULL,
 							 psprintf("t.%s::pg_catalog.int8",
 									  quote_identifier(key->attnames[0])));
 	return gdpr_ranges_update(relid, update);
@@ -917,17 +900,18 @@ anonymise_table_ranges(Oid relid, GdprTable *table, GdprKey *key)
 /*
  * anonymise_table
  *		Anonymise every not yet anonymised row of a registered table in one
- *		pass, marking them without queuing events.  Returns the rows changed.
+ *		pass, marking them without queuing events; markers: whether the
+ *		table has any (gdpr_events_has_markers).  Returns the rows changed.
  */
 static int64
-anonymise_table(Oid relid, GdprTable *table)
+anonymise_table(Oid relid, GdprTable *table, bool markers)
 {
 	GdprParams	params;
 	GdprKey    *key = gdpr_key_lookup(relid, false);
 
 	if (gdpr_events_range_key(key) && !gdpr_events_has_ranges(relid, key) &&
 		OidIsValid(get_relname_relid("marker_range", gdpr_schema_oid())))
-		return anonymise_table_ranges(relid, table, key);
+		return anonymise_table_ranges(relid, table, key, markers);
 	memset(&params, 0, sizeof(params));
 	return gdpr_anonymise_where(relid, table, "true", &params, false);
 }
@@ -1091,6 +1075,7 @@ scrub_db(FunctionCallInfo fcinfo)
 			int64		rows;
 			int64		changed = 0;
 			bool		anonymise;
+			bool		markers;
 
 			done++;
 			if (table == NULL)
@@ -1110,15 +1095,19 @@ scrub_db(FunctionCallInfo fcinfo)
 			}
 			anonymise = strcmp(action, "anonymise") == 0 && table->can_anonymise &&
 				gdpr_has_pii(table);
+			markers = false;
 			if (anonymise)
+			{
 				gdpr_check_table(relid, true);
+				markers = gdpr_events_has_markers(relid);
+			}
 			/* the rows the caller sees, counted unless all are to change */
-			if (anonymise && changes_every_row(relid, gdpr_key_lookup(relid, false)))
+			if (anonymise && changes_every_row(relid, gdpr_key_lookup(relid, false), markers))
 				rows = -1;
 			else
 				rows = count_rows(relid);
 			if (anonymise)
-				changed = anonymise_table(relid, table);
+				changed = anonymise_table(relid, table, markers);
 			if (rows < 0)
 				rows = changed;
 			report_table(rsinfo, done, list_length(tables), relid, action, changed,

@@ -817,6 +817,26 @@ gdpr_events_forget_dropped(void)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * owner_any_of
+ *		Whether sql, a query of gdpr's tables about the table relid ($1,
+ *		regclass), returns a row, read as the extension's owner.  Connects
+ *		to SPI itself.
+ */
+static bool
+owner_any_of(Oid relid, const char *sql)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		any;
+
+	gdpr_spi_connect();
+	(void) gdpr_owner_execute(NULL, sql, 1, types, values, NULL, false, 1);
+	any = SPI_processed > 0;
+	gdpr_spi_finish();
+	return any;
+}
+
 /* the cached flag of one table: whether it has marker ranges */
 typedef struct RangeFlagEntry
 {
@@ -835,8 +855,6 @@ static void
 build_range_flag(void *entry, const void *key, void *arg)
 {
 	Oid			relid = *(const Oid *) key;
-	Oid			types[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
 	if (!OidIsValid(get_relname_relid("marker_range", gdpr_schema_oid())))
 	{
@@ -845,11 +863,8 @@ build_range_flag(void *entry, const void *key, void *arg)
 		return;
 	}
 	gdpr_cache_depend(entry, relid);
-	gdpr_spi_connect();
-	(void) gdpr_owner_execute(NULL, "SELECT 1 FROM gdpr.marker_range WHERE rel = $1 LIMIT 1",
-							  1, types, values, NULL, false, 1);
-	((RangeFlagEntry *) entry)->any = SPI_processed > 0;
-	gdpr_spi_finish();
+	((RangeFlagEntry *) entry)->any =
+		owner_any_of(relid, "SELECT 1 FROM gdpr.marker_range WHERE rel = $1 LIMIT 1");
 }
 
 /*
@@ -880,6 +895,20 @@ gdpr_events_has_ranges(Oid relid, GdprKey *key)
 										false, NULL);
 	return ((RangeFlagEntry *) gdpr_cache_lookup(range_flags, &relid, build_range_flag,
 												 NULL))->any;
+}
+
+/*
+ * gdpr_events_has_markers
+ *		Whether relid has any row in gdpr.marker (read as the extension's
+ *		owner, whatever the caller may see of them): a whole-table scrub of
+ *		a table without markers needs no join that skips marked rows.  Not
+ *		cached, unlike the range flag: markers come and go with every
+ *		anonymisation and delete.  Connects to SPI itself.
+ */
+bool
+gdpr_events_has_markers(Oid relid)
+{
+	return owner_any_of(relid, "SELECT 1 FROM gdpr.marker WHERE rel = $1 LIMIT 1");
 }
 
 /*

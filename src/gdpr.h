@@ -406,6 +406,7 @@ extern void gdpr_events_forget_all(Oid relid);
 extern void gdpr_events_forget_dropped(void);
 extern bool gdpr_events_range_key(GdprKey *key);
 extern bool gdpr_events_has_ranges(Oid relid, GdprKey *key);
+extern bool gdpr_events_has_markers(Oid relid);
 extern char *gdpr_events_range_exclusion(Oid relid, GdprKey *key, const char *keyexpr);
 extern void gdpr_events_mark_ranges(Oid relid, Datum lo, Datum hi);
 extern char *gdpr_events_unmarked(Oid relid, GdprKey *key, const char *alias, bool probe);
