@@ -31,7 +31,8 @@ REGRESS     = install registry methods anonymise declare delete_trigger \
               injection privileges rule_lifecycle retention scrub_actions config_dump coverage discover upgrade readme hardening secrets cache_memory holds marker_ranges cleanup
 REGRESS_OPTS   = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_regress
 ISOLATION      = delete_vs_update shared_children rerun_vs_rerun truncate_vs_writes \
-                 hold_vs_delete release_vs_anonymise mark_race forget_race
+                 hold_vs_delete release_vs_anonymise mark_race forget_race \
+                 mark_one_race
 ISOLATION_OPTS = --temp-config=$(srcdir)/gdpr.conf --temp-instance=$(CURDIR)/tmp_check_iso
 TAP_TESTS   = 1
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out log

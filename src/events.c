@@ -10,7 +10,8 @@
  * change), and run as the extension's owner: users have no privileges on
  * the queue or the markers.  The events of one statement go in batches (see
  * BATCH_OF); the one event of a deleted row, or of a row anonymised alone,
- * is written directly, without a statement (queue_one, forget_marker).
+ * and that row's marker, are written directly, without a statement
+ * (queue_one, forget_marker, mark_one_direct).
  *
  * Copyright (c) 2026, gdpr developers
  *
@@ -388,14 +389,20 @@ close_direct(ResultRelInfo *rri)
 /*
  * index_slot
  *		Insert the index entries of the row in slot (just inserted into the
- *		heap, tts_tid set) into the indexes opened by open_own.  A unique
- *		index checks at once, as for an INSERT: a duplicate is a
- *		unique_violation, a row being inserted by another transaction is
- *		waited for.
+ *		heap, tts_tid set) into the indexes opened by open_own, each unique
+ *		index checked as check says; returns false when a unique index found
+ *		a possible duplicate (UNIQUE_CHECK_PARTIAL only).
+ *
+ * UNIQUE_CHECK_YES checks as an INSERT does: a duplicate is a
+ * unique_violation, a row being inserted by another transaction is waited
+ * for.  UNIQUE_CHECK_PARTIAL checks as ON CONFLICT does, without waiting:
+ * a live row or one another transaction is writing is a possible duplicate.
  */
-static void
-index_slot(ResultRelInfo *rri, TupleTableSlot *slot)
+static bool
+index_slot(ResultRelInfo *rri, TupleTableSlot *slot, IndexUniqueCheck check)
 {
+	bool		unique = true;
+
 	for (int i = 0; i < rri->ri_NumIndices; i++)
 	{
 		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
@@ -403,10 +410,12 @@ index_slot(ResultRelInfo *rri, TupleTableSlot *slot)
 		bool		inulls[INDEX_MAX_KEYS];
 
 		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
-		(void) index_insert(rri->ri_IndexRelationDescs[i], ivalues, inulls, &slot->tts_tid,
-							rri->ri_RelationDesc,
-							ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, ii);
+		if (!index_insert(rri->ri_IndexRelationDescs[i], ivalues, inulls, &slot->tts_tid,
+						  rri->ri_RelationDesc, ii->ii_Unique ? check : UNIQUE_CHECK_NO,
+						  false, ii) && ii->ii_Unique)
+			unique = false;
 	}
+	return unique;
 }
 
 /*
@@ -453,7 +462,7 @@ queue_row(ResultRelInfo *rri, const char *kind, const char *table_name, const ch
 	set_column(slot, t->q_at, TimestampTzGetDatum(GetCurrentStatementStartTimestamp()));
 	ExecStoreVirtualTuple(slot);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
-	index_slot(rri, slot);
+	(void) index_slot(rri, slot, UNIQUE_CHECK_YES);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
@@ -534,7 +543,7 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 		}
 		table_multi_insert(rel, slots, m, cid, 0, bistate);
 		for (int i = 0; i < m; i++)
-			index_slot(markers, slots[i]);
+			(void) index_slot(markers, slots[i], UNIQUE_CHECK_YES);
 		if (events != NULL)
 			queue_row(events, "anonymise", table_name, NULL,
 					  PointerGetDatum(construct_array(elems + done, m, TEXTOID, -1, false,
@@ -550,6 +559,53 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 		gdpr_worker_note_queued();
 	}
 	return true;
+}
+
+/*
+ * mark_one_direct
+ *		The marker of one key of relid without a statement: a heap insert
+ *		into gdpr.marker and its index entries, the primary key checked as
+ *		ON CONFLICT checks it.  Returns true when the marker is written;
+ *		false, having left nothing behind, when the key may have a marker
+ *		(one committed, or one another transaction is writing) or gdpr.marker
+ *		is not as this version made it (open_own).  The caller then runs its
+ *		ON CONFLICT statement, which waits for the other writer and decides.
+ *
+ * The check does not wait: a possible duplicate found by the primary key's
+ * insertion makes this marker be deleted at once, before anyone can wait
+ * for it but this transaction's own later statements, which do not see it.
+ */
+static bool
+mark_one_direct(Oid relid, Datum key)
+{
+	OwnTables  *t = own_tables();
+	ResultRelInfo *rri = open_own(t->marker);
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		unique;
+
+	if (rri == NULL)
+		return false;
+	rel = rri->ri_RelationDesc;
+	slot = table_slot_create(rel, NULL);
+	ExecClearTuple(slot);
+	for (int a = 0; a < RelationGetDescr(rel)->natts; a++)
+		slot->tts_isnull[a] = true;
+	set_column(slot, t->m_rel, ObjectIdGetDatum(relid));
+	set_column(slot, t->m_key, key);
+	set_column(slot, t->m_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	unique = index_slot(rri, slot, UNIQUE_CHECK_PARTIAL);
+	if (!unique)
+	{
+		/* withdrawn: a tuple is deleted in a later command than its insert */
+		CommandCounterIncrement();
+		simple_table_tuple_delete(rel, &slot->tts_tid, InvalidSnapshot);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	close_direct(rri);
+	return unique;
 }
 
 /*
@@ -737,23 +793,30 @@ gdpr_events_mark(Oid relid, Datum keys, bool queue_event, bool force)
 						   ARR_DIMS(DatumGetArrayTypeP(keys)));
 	if (nkeys == 1)
 	{
-		/* one row (gdpr.anonymise): a statement without arrays */
+		/* one row (gdpr.anonymise): no arrays, and if possible no statement */
 		bool		isnull;
-
-		ResultRelInfo *rri = DatumGetBool(values[3]) ? open_direct() : NULL;
+		bool		queue = DatumGetBool(values[3]);
+		ResultRelInfo *rri = queue ? open_direct() : NULL;
 
 		values[1] = array_get_element(keys, 1, (int[]) {1}, -1, -1, false,
 									  TYPALIGN_INT, &isnull);
-		if (rri == NULL)
+		if (queue && rri == NULL)
 			run_as_owner(force ? STMT_MARK_FORCE_ONE : STMT_MARK_ONE, values);
 		else
 		{
-			/* the marker by statement (ON CONFLICT), the event directly */
-			run_as_owner(force ? STMT_MARKER_FORCE_ONE : STMT_MARKER_ONE, values);
-			if (force || SPI_processed > 0)
+			/* the marker directly, else by statement (ON CONFLICT) */
+			bool		marked = mark_one_direct(relid, values[1]);
+
+			if (!marked)
+			{
+				run_as_owner(force ? STMT_MARKER_FORCE_ONE : STMT_MARKER_ONE, values);
+				marked = SPI_processed > 0;
+			}
+			/* the event directly */
+			if (rri != NULL && (force || marked))
 				queue_one(rri, "anonymise", TextDatumGetCString(values[2]),
 						  TextDatumGetCString(values[1]));
-			else
+			else if (rri != NULL)
 				close_direct(rri);
 		}
 	}
