@@ -34,6 +34,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -563,17 +564,19 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 
 /*
  * mark_one_direct
- *		The marker of one key of relid without a statement: a heap insert
- *		into gdpr.marker and its index entries, the primary key checked as
- *		ON CONFLICT checks it.  Returns true when the marker is written;
- *		false, having left nothing behind, when the key may have a marker
- *		(one committed, or one another transaction is writing) or gdpr.marker
- *		is not as this version made it (open_own).  The caller then runs its
- *		ON CONFLICT statement, which waits for the other writer and decides.
+ *		The marker of one key of relid without a statement, written as
+ *		INSERT ... ON CONFLICT writes it: a speculative heap insert into
+ *		gdpr.marker, its index entries with the primary key checked without
+ *		waiting, then the insert confirmed, or withdrawn where the key may
+ *		have a marker (one committed, or one another transaction is
+ *		writing).  Returns true when the marker is written; false, having
+ *		left nothing behind, when it was withdrawn or gdpr.marker is not as
+ *		this version made it (open_own).  The caller then runs its ON
+ *		CONFLICT statement, which waits for the other writer and decides.
  *
- * The check does not wait: a possible duplicate found by the primary key's
- * insertion makes this marker be deleted at once, before anyone can wait
- * for it but this transaction's own later statements, which do not see it.
+ * A withdrawn marker is "super-deleted" at once (made invisible to all), so
+ * no one waits for this transaction because of it; a transaction that saw
+ * it while it was being written waited for its speculative token only.
  */
 static bool
 mark_one_direct(Oid relid, Datum key)
@@ -582,6 +585,7 @@ mark_one_direct(Oid relid, Datum key)
 	ResultRelInfo *rri = open_own(t->marker);
 	Relation	rel;
 	TupleTableSlot *slot;
+	uint32		token;
 	bool		unique;
 
 	if (rri == NULL)
@@ -595,14 +599,11 @@ mark_one_direct(Oid relid, Datum key)
 	set_column(slot, t->m_key, key);
 	set_column(slot, t->m_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
 	ExecStoreVirtualTuple(slot);
-	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+	table_tuple_insert_speculative(rel, slot, GetCurrentCommandId(true), 0, NULL, token);
 	unique = index_slot(rri, slot, UNIQUE_CHECK_PARTIAL);
-	if (!unique)
-	{
-		/* withdrawn: a tuple is deleted in a later command than its insert */
-		CommandCounterIncrement();
-		simple_table_tuple_delete(rel, &slot->tts_tid, InvalidSnapshot);
-	}
+	table_tuple_complete_speculative(rel, slot, token, unique);
+	SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 	ExecDropSingleTupleTableSlot(slot);
 	close_direct(rri);
 	return unique;
