@@ -139,5 +139,14 @@ DELETE FROM d_reuse WHERE id = 4;
 SELECT * FROM d_queue_seen;
 SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;
 DROP TRIGGER d_queue_seen ON gdpr.queue;
+-- likewise one row's marker, when gdpr.marker got a trigger: by the
+-- statement, the trigger fires, and the marker and its event are there
+CREATE TRIGGER d_marker_seen AFTER INSERT ON gdpr.marker FOR EACH ROW EXECUTE FUNCTION d_queue_seen();
+INSERT INTO d_reuse VALUES (5, 'five');
+SELECT gdpr.anonymise('d_reuse', 5);
+SELECT * FROM d_queue_seen ORDER BY key;
+SELECT count(*) AS markers FROM gdpr.marker WHERE rel = 'd_reuse'::regclass AND key = '5';
+SELECT count(*) AS events FROM gdpr.queued_events WHERE table_name = 'public.d_reuse' AND key = '5';
+DROP TRIGGER d_marker_seen ON gdpr.marker;
 DROP FUNCTION d_queue_seen();
 DROP TABLE d_queue_seen;

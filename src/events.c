@@ -431,6 +431,25 @@ set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value)
 }
 
 /*
+ * marker_row
+ *		Make in slot (of gdpr.marker) the virtual tuple of the marker of key
+ *		of relid, anonymised at at.
+ */
+static void
+marker_row(TupleTableSlot *slot, Oid relid, Datum key, Datum at)
+{
+	OwnTables  *t = own_tables();
+
+	ExecClearTuple(slot);
+	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
+		slot->tts_isnull[a] = true;
+	set_column(slot, t->m_rel, ObjectIdGetDatum(relid));
+	set_column(slot, t->m_key, key);
+	set_column(slot, t->m_at, at);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
  * queue_row
  *		Insert one row into gdpr.queue (opened by open_direct) directly, as
  *		PostgreSQL writes its own catalogs: the heap tuple, then its index
@@ -504,7 +523,6 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	ResultRelInfo *events = NULL;
 	Relation	rel;
-	TupleDesc	desc;
 	Datum	   *elems;
 	int			n;
 	TupleTableSlot *slots[GDPR_EVENTS_PER_ROW];
@@ -519,7 +537,6 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 		return false;
 	}
 	rel = markers->ri_RelationDesc;
-	desc = RelationGetDescr(rel);
 	deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, NULL, &n);
 	for (int i = 0; i < lengthof(slots); i++)
@@ -531,17 +548,7 @@ mark_direct(Oid relid, Datum keys, const char *table_name, bool queue)
 
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < m; i++)
-		{
-			TupleTableSlot *slot = slots[i];
-
-			ExecClearTuple(slot);
-			for (int a = 0; a < desc->natts; a++)
-				slot->tts_isnull[a] = true;
-			set_column(slot, t->m_rel, ObjectIdGetDatum(relid));
-			set_column(slot, t->m_key, elems[done + i]);
-			set_column(slot, t->m_at, now);
-			ExecStoreVirtualTuple(slot);
-		}
+			marker_row(slots[i], relid, elems[done + i], now);
 		table_multi_insert(rel, slots, m, cid, 0, bistate);
 		for (int i = 0; i < m; i++)
 			(void) index_slot(markers, slots[i], UNIQUE_CHECK_YES);
@@ -592,13 +599,7 @@ mark_one_direct(Oid relid, Datum key)
 		return false;
 	rel = rri->ri_RelationDesc;
 	slot = table_slot_create(rel, NULL);
-	ExecClearTuple(slot);
-	for (int a = 0; a < RelationGetDescr(rel)->natts; a++)
-		slot->tts_isnull[a] = true;
-	set_column(slot, t->m_rel, ObjectIdGetDatum(relid));
-	set_column(slot, t->m_key, key);
-	set_column(slot, t->m_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-	ExecStoreVirtualTuple(slot);
+	marker_row(slot, relid, key, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
 	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 	table_tuple_insert_speculative(rel, slot, GetCurrentCommandId(true), 0, NULL, token);
 	unique = index_slot(rri, slot, UNIQUE_CHECK_PARTIAL);
