@@ -126,6 +126,15 @@ SELECT kind, table_name, key, keys, event_uuid IS NOT NULL AS has_uuid,
   FROM gdpr.queue ORDER BY seq;
 SELECT count(DISTINCT event_uuid) FROM gdpr.queue WHERE kind = 'delete';
 SELECT substr(event_uuid::text, 15, 1) AS version FROM gdpr.queue WHERE kind = 'delete' LIMIT 1;
+-- each event its own version-4 uuid, across several draws of random bytes
+CREATE TABLE d_uuid (id int PRIMARY KEY, name text);
+SELECT gdpr.register('d_uuid', '{name}');
+INSERT INTO d_uuid SELECT g, 'U' || g FROM generate_series(1, 200) g;
+DELETE FROM d_uuid;
+SELECT count(*) AS events, count(DISTINCT event_uuid) AS distinct_uuids,
+       bool_and(substr(event_uuid::text, 15, 1) = '4'
+                AND substr(event_uuid::text, 20, 1) IN ('8', '9', 'a', 'b')) AS version_4
+  FROM gdpr.queue WHERE table_name = 'public.d_uuid';
 SELECT count(*) FROM gdpr.marker WHERE rel = 'd_reuse'::regclass;
 -- ... unless the queue got a trigger since: then by the statement, and the
 -- trigger fires (as the extension's owner, with search_path pinned)

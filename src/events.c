@@ -43,6 +43,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/uuid.h"
 
 #include "gdpr.h"
 
@@ -64,6 +65,9 @@
 
 /* the most events a row of gdpr.queue holds (and markers written at once) */
 #define GDPR_EVENTS_PER_ROW	1000
+
+/* the event_uuids drawn from the strong random source at once */
+#define UUIDS_PER_DRAW		64
 
 /*
  * Events in batches (version 1.1): the events of one statement go to
@@ -450,6 +454,43 @@ marker_row(TupleTableSlot *slot, Oid relid, Datum key, Datum at)
 }
 
 /*
+ * event_uuid
+ *		A random (version 4) uuid for a new event's event_uuid, as core's
+ *		gen_random_uuid() makes one, from random bytes drawn UUIDS_PER_DRAW
+ *		uuids at a time.
+ *
+ * perf: one call of the strong random source costs as much as the rest of
+ * an event's uuid many times over (OpenSSL checks for a fork by a system
+ * call on every call), and a 1-row DELETE pays it in full.  An event_uuid
+ * is an identifier, not a secret: drawing its bytes in advance changes
+ * nothing of their randomness.  The pool belongs to the process that drew
+ * it (a forked child draws its own).
+ */
+static Datum
+event_uuid(void)
+{
+	static uint8 pool[UUIDS_PER_DRAW * UUID_LEN];
+	static int	left = 0;
+	static pid_t drawn_by = 0;
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	if (left == 0 || drawn_by != MyProcPid)
+	{
+		if (!pg_strong_random(pool, sizeof(pool)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		left = UUIDS_PER_DRAW;
+		drawn_by = MyProcPid;
+	}
+	left--;
+	memcpy(uuid->data, pool + left * UUID_LEN, UUID_LEN);
+	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;	/* version 4 */
+	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;	/* variant RFC 4122 */
+	return UUIDPGetDatum(uuid);
+}
+
+/*
  * queue_row
  *		Insert one row into gdpr.queue (opened by open_direct) directly, as
  *		PostgreSQL writes its own catalogs: the heap tuple, then its index
@@ -471,8 +512,8 @@ queue_row(ResultRelInfo *rri, const char *kind, const char *table_name, const ch
 		slot->tts_isnull[i] = true;
 	set_column(slot, t->q_seq,
 			   Int64GetDatum(nextval_internal(t->queue_seq, false)));
-	/* the column's default, core's gen_random_uuid() */
-	set_column(slot, t->q_uuid, OidFunctionCall0Coll(F_GEN_RANDOM_UUID, InvalidOid));
+	/* what the column's default, gen_random_uuid(), would give */
+	set_column(slot, t->q_uuid, event_uuid());
 	set_column(slot, t->q_kind, CStringGetTextDatum(kind));
 	set_column(slot, t->q_table, CStringGetTextDatum(table_name));
 	if (key != NULL)
