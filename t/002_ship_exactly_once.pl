@@ -71,9 +71,11 @@ INSERT INTO person SELECT g, @{[pii_sql()]} FROM generate_series(1, $nrows) g;
 $node->safe_psql('postgres', 'DELETE FROM person');
 # the commit wakes a shipper at once: some may be shipped already
 my $queued = $node->safe_psql('postgres', 'SELECT queued FROM gdpr.log_status');
-my $in_log = $log->safe_psql('postgres',
-	"SELECT CASE WHEN to_regclass('gdpr_log.event') IS NULL THEN 0"
-	  . " ELSE (SELECT count(*) FROM gdpr_log.event) END");
+# (two queries: a statement naming gdpr_log.event fails before the shipper
+# has made it, even in a CASE branch that would not run)
+my $in_log = 0;
+$in_log = $log->safe_psql('postgres', 'SELECT count(*) FROM gdpr_log.event')
+  if $log->safe_psql('postgres', "SELECT to_regclass('gdpr_log.event') IS NOT NULL") eq 't';
 cmp_ok($queued + $in_log, '>=', $nrows, "$nrows delete events are queued or shipped");
 
 ok( $log->poll_query_until(
