@@ -67,8 +67,8 @@
 #define GDPR_EVENTS_PER_ROW	1000
 
 /*
- * the event_uuids drawn from the strong random source at once (16 kB; one
- * draw of 1,024 uuids costs about what 64 did: the cost is per call)
+ * the event_uuids drawn from the strong random source at once (a 16 kB
+ * pool: a call costs the same whatever its size)
  */
 #define UUIDS_PER_DRAW		1024
 
