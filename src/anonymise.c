@@ -180,40 +180,76 @@ keys_of_result(uint64 n)
  *
  * The statement runs as the caller, or as the table's owner when as_owner
  * (ON DELETE ANONYMISE and replay: see identity.c).  With plan NULL, sql is
- * run once with params.  The changed rows' keys are marked, and get
- * 'anonymise' events when queue_event (see gdpr_events_mark for force).
- * Returns how many rows were changed.  The caller is connected to SPI; the
- * result rows are freed.
+ * run once with params through a cursor whose changed keys are read back
+ * and marked gdpr.anonymise_batch_size at a time, so that memory stays
+ * bounded however many rows it changes (the children of a million deleted
+ * parents, say); every fetch runs with the statement's identity and key
+ * format, and what marking a batch allocates is freed before the next.
+ * The changed rows' keys are marked, and get 'anonymise' events when
+ * queue_event (see gdpr_events_mark for force).  Returns how many rows
+ * were changed.  The caller is connected to SPI; the result rows are freed.
  */
 uint64
 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params,
 				   bool queue_event, bool force, bool as_owner)
 {
-	GdprIdentity saved;
-	int			rc;
-	int			level;
-	uint64		n;
-	SPITupleTable *tuptable;
+	GdprKey    *key = gdpr_key_lookup(relid, false);
+	Portal		portal = NULL;
+	uint64		total = 0;
+	int			rc = 0;
+	MemoryContext batchcxt = NULL;
 
-	if (as_owner)
-		gdpr_become_table_owner(relid, &saved);
-	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
-	if (plan != NULL)
-		rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
-	else
-		rc = SPI_execute_with_args(sql, params->n, params->types, params->values,
-								   params->nulls, false, 0);
-	gdpr_key_unpin_format(level);
-	if (as_owner)
-		gdpr_unbecome(&saved);
-	if (rc < 0)
-		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
-	n = SPI_processed;
-	tuptable = SPI_tuptable;
-	if (n > 0)
-		gdpr_events_mark(relid, keys_of_result(n), queue_event, force);
-	SPI_freetuptable(tuptable);
-	return n;
+	/* a batch's marking allocates in its own context (not for one row) */
+	if (plan == NULL)
+		batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymise batch",
+										 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		GdprIdentity saved;
+		int			level;
+		uint64		n;
+		SPITupleTable *tuptable;
+
+		if (as_owner)
+			gdpr_become_table_owner(relid, &saved);
+		level = gdpr_key_pin_format(key);
+		if (plan != NULL)
+			rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
+		else
+		{
+			if (portal == NULL)
+				portal = SPI_cursor_open_with_args(NULL, sql, params->n, params->types,
+												   params->values, params->nulls, false, 0);
+			SPI_cursor_fetch(portal, true, Max(gdpr_anonymise_batch_size, 1));
+		}
+		gdpr_key_unpin_format(level);
+		if (as_owner)
+			gdpr_unbecome(&saved);
+		if (rc < 0)
+			elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
+		n = SPI_processed;
+		tuptable = SPI_tuptable;
+		if (n > 0)
+		{
+			MemoryContext old = batchcxt ? MemoryContextSwitchTo(batchcxt) : NULL;
+
+			gdpr_events_mark(relid, keys_of_result(n), queue_event, force);
+			if (batchcxt != NULL)
+			{
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(batchcxt);
+			}
+		}
+		SPI_freetuptable(tuptable);
+		total += n;
+		if (plan != NULL || n == 0)
+			break;
+	}
+	if (portal != NULL)
+		SPI_cursor_close(portal);
+	if (batchcxt != NULL)
+		MemoryContextDelete(batchcxt);
+	return total;
 }
 
 /*
@@ -802,40 +838,20 @@ count_rows(Oid relid)
  *		Anonymise every not yet anonymised row of a registered table that
  *		matches where (about alias "t", with params), in one statement as
  *		the caller, marking them and queuing their 'anonymise' events when
- *		queue_event.  The UPDATE's returned keys are read through a cursor
- *		in batches, so memory stays bounded whatever the number of rows.
- *		Returns the rows changed.  The caller is connected to SPI.
+ *		queue_event.  Its keys are read back in batches (gdpr_anonymise_run),
+ *		so memory stays bounded whatever the number of rows.  Returns the
+ *		rows changed.  The caller is connected to SPI.
  */
 int64
 gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
 					 GdprParams *params, bool queue_event)
 {
 	GdprKey    *key = gdpr_key_lookup(relid, false);
-	char	   *sql;
-	Portal		portal;
-	int64		total = 0;
-	int			batch = Max(gdpr_anonymise_batch_size, 1);
-	int			level;
 
-	sql = gdpr_anonymise_statement(relid, table, key, NULL, where, GDPR_SKIP_JOIN, NULL);
-
-	/* the statement runs to completion at the first fetch, as the caller */
-	level = gdpr_key_pin_format(key);
-	portal = SPI_cursor_open_with_args(NULL, sql, params->n, params->types, params->values,
-									   params->nulls, false, 0);
-	SPI_cursor_fetch(portal, true, batch);
-	gdpr_key_unpin_format(level);
-	while (SPI_processed > 0)
-	{
-		uint64		n = SPI_processed;
-
-		gdpr_events_mark(relid, keys_of_result(n), queue_event, false);
-		total += n;
-		SPI_freetuptable(SPI_tuptable);
-		SPI_cursor_fetch(portal, true, batch);
-	}
-	SPI_cursor_close(portal);
-	return total;
+	return (int64) gdpr_anonymise_run(relid, NULL,
+									  gdpr_anonymise_statement(relid, table, key, NULL, where,
+															   GDPR_SKIP_JOIN, NULL),
+									  params, queue_event, false, false);
 }
 
 /*

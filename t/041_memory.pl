@@ -11,6 +11,10 @@
 #   batches end, and batch 500 uses what batch 50 used.
 # - gdpr.anonymise_many() with ten times more keys: beyond the input array
 #   itself, its memory must not grow with the number of keys.
+# - ON DELETE ANONYMISE with ten times more children: the rule of the
+#   second child table runs after the first one's children were anonymised
+#   and marked, in the same trigger call; its probe must not see memory grow
+#   with their number.
 
 use strict;
 use warnings;
@@ -115,5 +119,54 @@ cmp_ok($m[-1] - $m[0], '<', 256 * 1024,
 	'anonymise_many over 100 batches ends where its first batch began');
 cmp_ok(($m[-1] - $m[0]) - ($many{many10k}[-1] - $many{many10k}[0]), '<', 128 * 1024,
 	'ten times more keys add nothing beyond the input array');
+
+# ---- ON DELETE ANONYMISE: 100 parents with 10,000, then 100,000 orders ----
+# The rules run in the order of their child tables' OIDs: orders, then note,
+# whose probe reports the memory once the orders are marked.
+my %oda;
+for my $case ([ 'oda10k', 100 ], [ 'oda100k', 1000 ])
+{
+	my ($db, $per) = @$case;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, qq{
+CREATE EXTENSION gdpr;
+$probe
+CREATE TABLE account (id int PRIMARY KEY);
+INSERT INTO account SELECT generate_series(1, 100);
+CREATE TABLE orders (id int PRIMARY KEY,
+  account_id int REFERENCES account ON DELETE SET NULL, name text);
+INSERT INTO orders SELECT g, (g - 1) / $per + 1, 'name ' || g
+  FROM generate_series(1, 100 * $per) g;
+CREATE TABLE note (id int PRIMARY KEY,
+  account_id int REFERENCES account ON DELETE SET NULL, body text);
+INSERT INTO note SELECT g, g, 'body ' || g FROM generate_series(1, 100) g;
+SELECT gdpr.register('orders', ARRAY['name']);
+SELECT gdpr.register('note', ARRAY['body']);
+SELECT gdpr.on_delete_anonymise('orders', 'orders_account_id_fkey');
+SELECT gdpr.on_delete_anonymise('note', 'note_account_id_fkey');
+CREATE TRIGGER memory_probe AFTER UPDATE ON note
+  FOR EACH STATEMENT EXECUTE FUNCTION memory_probe();
+});
+	my ($ret, $stdout, $stderr) = $node->psql($db, q{
+SET gdpr.anonymise_batch_size = 1000;
+DELETE FROM account;
+});
+	is($ret, 0, "$db: the DELETE succeeds") or diag($stderr);
+	is($node->safe_psql($db, q{
+SELECT (SELECT count(*) FROM orders WHERE name IS NULL AND account_id IS NULL)
+    || ' ' || (SELECT count(*) FROM gdpr.marker WHERE rel = 'orders'::regclass)
+    || ' ' || (SELECT count(*) FROM note WHERE body IS NULL)}),
+		(100 * $per) . ' ' . (100 * $per) . ' 100',
+		"$db: every order and note is anonymised and every order marked");
+	my @p = probes($stderr);
+	# first from our UPDATE, then from the constraint's own (which finds
+	# nothing left to clear)
+	cmp_ok(scalar(@p), '>=', 1, "$db: the probe ran");
+	$oda{$db} = $p[0];
+}
+note "ON DELETE ANONYMISE: after 10,000 orders $oda{oda10k} bytes, "
+  . "after 100,000 orders $oda{oda100k} bytes";
+cmp_ok($oda{oda100k} - $oda{oda10k}, '<', 256 * 1024,
+	'ON DELETE ANONYMISE of ten times more children uses no more memory');
 
 done_testing();
