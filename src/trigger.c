@@ -655,6 +655,7 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 	GdprKey    *key;
 	GdprIdentity saved;
 	Portal		portal;
+	MemoryContext batchcxt;
 
 	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
@@ -693,16 +694,21 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 													gdpr_relation_name(relid)),
 										   0, NULL, NULL, NULL, true, 0);
 		gdpr_unbecome(&saved);
+		/* each batch's key array goes before the next: memory stays bounded */
+		batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr truncate batch",
+										 ALLOCSET_DEFAULT_SIZES);
 		for (;;)
 		{
 			Datum	   *elems;
 			bool		isnull;
 			int			level = gdpr_key_pin_format(key);
+			MemoryContext old;
 
 			SPI_cursor_fetch(portal, true, 10000);
 			gdpr_key_unpin_format(level);
 			if (SPI_processed == 0)
 				break;
+			old = MemoryContextSwitchTo(batchcxt);
 			elems = palloc(sizeof(Datum) * SPI_processed);
 			for (uint64 i = 0; i < SPI_processed; i++)
 				elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
@@ -710,9 +716,12 @@ gdpr_log_truncate(PG_FUNCTION_ARGS)
 								   PointerGetDatum(construct_array(elems, (int) SPI_processed,
 																   TEXTOID, -1, false,
 																   TYPALIGN_INT)));
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(batchcxt);
 			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
+		MemoryContextDelete(batchcxt);
 		PopActiveSnapshot();
 	}
 	gdpr_spi_finish();
