@@ -40,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/tuplestore.h"
 #include "utils/syscache.h"
 
 #include "gdpr.h"
@@ -158,19 +159,125 @@ build_statement(Oid relid, GdprTable *table, GdprKey *key,
 	return buf.data;
 }
 
-/*
- * keys_of_result
- *		The first column (text) of SPI_tuptable as a text[] Datum.
- */
-static Datum
-keys_of_result(uint64 n)
+/* the DestReceiver that keeps the keys an anonymising statement returns */
+typedef struct KeyReceiver
 {
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	bool		isnull;
+	DestReceiver pub;
+	MemoryContext keycxt;		/* the kept keys; reset after each batch */
+	MemoryContext storecxt;		/* the overflow store and the descriptor */
+	int			batch;			/* keys kept in memory, at most */
+	int			n;				/* keys kept */
+	int			size;			/* room in keys */
+	Datum	   *keys;			/* the first batch's keys (text) */
+	TupleDesc	desc;			/* the statement's result */
+	Tuplestorestate *rest;		/* the keys beyond the first batch */
+	uint64		rows;			/* keys received */
+} KeyReceiver;
 
-	for (uint64 i = 0; i < n; i++)
-		elems[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-	return PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1, false, TYPALIGN_INT));
+/*
+ * key_keep
+ *		Add key (text) to the keys r keeps in memory, in r's key context.
+ */
+static void
+key_keep(KeyReceiver *r, Datum key)
+{
+	MemoryContext old = MemoryContextSwitchTo(r->keycxt);
+
+	if (r->n == r->size)
+	{
+		r->size = Min(Max(r->size * 2, 64), r->batch);
+		r->keys = r->keys ? repalloc(r->keys, sizeof(Datum) * r->size)
+			: palloc(sizeof(Datum) * r->size);
+	}
+	r->keys[r->n++] = datumCopy(key, false, -1);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * key_receive
+ *		receiveSlot of the KeyReceiver: keep the returned key in memory while
+ *		the first batch has room, else put it in the overflow store (bounded
+ *		by work_mem, spilling to disk beyond it).
+ */
+static bool
+key_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	KeyReceiver *r = (KeyReceiver *) self;
+	bool		isnull;
+	Datum		key = slot_getattr(slot, 1, &isnull);
+
+	if (isnull)
+		elog(ERROR, "gdpr: an anonymised row returned a null key");
+	r->rows++;
+	if (r->rest == NULL && r->n < r->batch)
+		key_keep(r, key);
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(r->storecxt);
+
+		if (r->rest == NULL)
+			r->rest = tuplestore_begin_heap(false, false, work_mem);
+		tuplestore_puttupleslot(r->rest, slot);
+		MemoryContextSwitchTo(old);
+	}
+	return true;
+}
+
+/*
+ * key_startup
+ *		rStartup of the KeyReceiver: note the result's descriptor, for
+ *		reading the overflow store back.
+ */
+static void
+key_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	KeyReceiver *r = (KeyReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->storecxt);
+
+	r->desc = CreateTupleDescCopy(typeinfo);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * key_shutdown
+ *		rShutdown of the KeyReceiver: nothing to do (the keys are marked
+ *		after the statement).
+ */
+static void
+key_shutdown(DestReceiver *self)
+{
+}
+
+/*
+ * key_destroy
+ *		rDestroy of the KeyReceiver: nothing to do (gdpr_anonymise_run
+ *		frees it).
+ */
+static void
+key_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * mark_kept
+ *		Mark the keys r keeps (see gdpr_events_mark) and free them.
+ */
+static void
+mark_kept(KeyReceiver *r, Oid relid, bool queue_event, bool force)
+{
+	MemoryContext old;
+
+	if (r->n == 0)
+		return;
+	old = MemoryContextSwitchTo(r->keycxt);
+	gdpr_events_mark(relid,
+					 PointerGetDatum(construct_array(r->keys, r->n, TEXTOID, -1, false,
+													 TYPALIGN_INT)),
+					 queue_event, force);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->keycxt);
+	r->keys = NULL;
+	r->n = r->size = 0;
 }
 
 /*
@@ -179,77 +286,82 @@ keys_of_result(uint64 n)
  *		mark the rows it changed.
  *
  * The statement runs as the caller, or as the table's owner when as_owner
- * (ON DELETE ANONYMISE and replay: see identity.c).  With plan NULL, sql is
- * run once with params through a cursor whose changed keys are read back
- * and marked gdpr.anonymise_batch_size at a time, so that memory stays
- * bounded however many rows it changes (the children of a million deleted
- * parents, say); every fetch runs with the statement's identity and key
- * format, and what marking a batch allocates is freed before the next.
- * The changed rows' keys are marked, and get 'anonymise' events when
- * queue_event (see gdpr_events_mark for force).  Returns how many rows
- * were changed.  The caller is connected to SPI; the result rows are freed.
+ * (ON DELETE ANONYMISE and replay: see identity.c), with plan, else sql once
+ * with params.  The keys it returns go to a receiver of ours as the
+ * executor produces them: the first gdpr.anonymise_batch_size kept in
+ * memory, the rest in a store bounded by work_mem.  They are then marked a
+ * batch at a time, each batch's memory freed before the next, so memory
+ * stays bounded however many rows the statement changes (the children of a
+ * million deleted parents, say).  The changed rows' keys get 'anonymise'
+ * events when queue_event (see gdpr_events_mark for force).  Returns how
+ * many rows were changed.  The caller is connected to SPI.
  */
 uint64
 gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *params,
 				   bool queue_event, bool force, bool as_owner)
 {
-	GdprKey    *key = gdpr_key_lookup(relid, false);
-	Portal		portal = NULL;
-	uint64		total = 0;
-	int			rc = 0;
-	MemoryContext batchcxt = NULL;
+	KeyReceiver *r = palloc0(sizeof(KeyReceiver));
+	SPIExecuteOptions options;
+	SPIPlanPtr	once = NULL;
+	GdprIdentity saved;
+	int			level;
+	int			rc;
+	uint64		rows;
 
-	/* a batch's marking allocates in its own context (not for one row) */
-	if (plan == NULL)
-		batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymise batch",
-										 ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	r->pub.receiveSlot = key_receive;
+	r->pub.rStartup = key_startup;
+	r->pub.rShutdown = key_shutdown;
+	r->pub.rDestroy = key_destroy;
+	r->pub.mydest = DestNone;
+	r->storecxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymised keys store",
+										ALLOCSET_SMALL_SIZES);
+	r->keycxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymised keys",
+									  ALLOCSET_SMALL_SIZES);
+	r->batch = Max(gdpr_anonymise_batch_size, 1);
+
+	memset(&options, 0, sizeof(options));
+	options.read_only = false;
+	options.dest = (DestReceiver *) r;
+	options.params = gdpr_param_list(params);
+	if (as_owner)
+		gdpr_become_table_owner(relid, &saved);
+	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
+	if (plan == NULL && (once = SPI_prepare(sql, params->n, params->types)) == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	rc = SPI_execute_plan_extended(plan ? plan : once, &options);
+	gdpr_key_unpin_format(level);
+	if (as_owner)
+		gdpr_unbecome(&saved);
+	if (rc < 0)
+		elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
+	if (once != NULL)
+		SPI_freeplan(once);
+
+	/* the kept keys, then the rest a batch at a time */
+	mark_kept(r, relid, queue_event, force);
+	if (r->rest != NULL)
 	{
-		GdprIdentity saved;
-		int			level;
-		uint64		n;
-		SPITupleTable *tuptable;
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(r->desc, &TTSOpsMinimalTuple);
 
-		if (as_owner)
-			gdpr_become_table_owner(relid, &saved);
-		level = gdpr_key_pin_format(key);
-		if (plan != NULL)
-			rc = SPI_execute_plan(plan, params->values, params->nulls, false, 0);
-		else
+		for (;;)
 		{
-			if (portal == NULL)
-				portal = SPI_cursor_open_with_args(NULL, sql, params->n, params->types,
-												   params->values, params->nulls, false, 0);
-			SPI_cursor_fetch(portal, true, Max(gdpr_anonymise_batch_size, 1));
-		}
-		gdpr_key_unpin_format(level);
-		if (as_owner)
-			gdpr_unbecome(&saved);
-		if (rc < 0)
-			elog(ERROR, "anonymisation statement failed: %s", SPI_result_code_string(rc));
-		n = SPI_processed;
-		tuptable = SPI_tuptable;
-		if (n > 0)
-		{
-			MemoryContext old = batchcxt ? MemoryContextSwitchTo(batchcxt) : NULL;
+			bool		more = tuplestore_gettupleslot(r->rest, true, false, slot);
+			bool		isnull;
 
-			gdpr_events_mark(relid, keys_of_result(n), queue_event, force);
-			if (batchcxt != NULL)
-			{
-				MemoryContextSwitchTo(old);
-				MemoryContextReset(batchcxt);
-			}
+			if (more)
+				key_keep(r, slot_getattr(slot, 1, &isnull));
+			if (!more || r->n == r->batch)
+				mark_kept(r, relid, queue_event, force);
+			if (!more)
+				break;
 		}
-		SPI_freetuptable(tuptable);
-		total += n;
-		if (plan != NULL || n == 0)
-			break;
+		ExecDropSingleTupleTableSlot(slot);
 	}
-	if (portal != NULL)
-		SPI_cursor_close(portal);
-	if (batchcxt != NULL)
-		MemoryContextDelete(batchcxt);
-	return total;
+	rows = r->rows;
+	MemoryContextDelete(r->keycxt);
+	MemoryContextDelete(r->storecxt);	/* the store and the descriptor */
+	pfree(r);
+	return rows;
 }
 
 /*

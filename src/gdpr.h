@@ -297,6 +297,7 @@ extern char *gdpr_method_validate(Relation rel, const char *attname,
 extern char *gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
 							  const char *alias);
 extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull);
+extern ParamListInfo gdpr_param_list(GdprParams *params);
 
 /* ------------------------------------------------------------------------
  * anonymise.c

@@ -31,6 +31,7 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "nodes/params.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_func.h"
@@ -434,6 +435,28 @@ gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull)
 	params->values[params->n] = value;
 	params->nulls[params->n] = isnull ? 'n' : ' ';
 	return ++params->n;
+}
+
+/*
+ * gdpr_param_list
+ *		params as the ParamListInfo of SPI_execute_plan_extended, their
+ *		values constants of the statement.
+ */
+ParamListInfo
+gdpr_param_list(GdprParams *params)
+{
+	ParamListInfo list = makeParamList(params->n);
+
+	for (int i = 0; i < params->n; i++)
+	{
+		ParamExternData *prm = &list->params[i];
+
+		prm->value = params->values[i];
+		prm->isnull = params->nulls[i] == 'n';
+		prm->pflags = PARAM_FLAG_CONST;
+		prm->ptype = params->types[i];
+	}
+	return list;
 }
 
 /*
