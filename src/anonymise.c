@@ -239,26 +239,6 @@ key_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 }
 
 /*
- * key_shutdown
- *		rShutdown of the KeyReceiver: nothing to do (the keys are marked
- *		after the statement).
- */
-static void
-key_shutdown(DestReceiver *self)
-{
-}
-
-/*
- * key_destroy
- *		rDestroy of the KeyReceiver: nothing to do (gdpr_anonymise_run
- *		frees it).
- */
-static void
-key_destroy(DestReceiver *self)
-{
-}
-
-/*
  * mark_kept
  *		Mark the keys r keeps (see gdpr_events_mark) and free them.
  */
@@ -308,11 +288,7 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	int			rc;
 	uint64		rows;
 
-	r->pub.receiveSlot = key_receive;
-	r->pub.rStartup = key_startup;
-	r->pub.rShutdown = key_shutdown;
-	r->pub.rDestroy = key_destroy;
-	r->pub.mydest = DestNone;
+	gdpr_receiver_init(&r->pub, key_receive, key_startup);
 	r->storecxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymised keys store",
 										ALLOCSET_SMALL_SIZES);
 	r->keycxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymised keys",

@@ -101,6 +101,10 @@ extern SPIPlanPtr gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *type
 extern int	gdpr_plan_for_lookups(void);
 extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
+extern void gdpr_receiver_init(DestReceiver *self,
+							   bool (*receive) (TupleTableSlot *slot, DestReceiver *self),
+							   void (*startup) (DestReceiver *self, int operation,
+												TupleDesc typeinfo));
 extern void gdpr_spi_finish(void);
 extern ErrorData *gdpr_subxact_run(void (*fn) (void *arg), void *arg);
 

@@ -125,35 +125,6 @@ run_receive(TupleTableSlot *slot, DestReceiver *self)
 }
 
 /*
- * run_startup
- *		rStartup of the RunReceiver: nothing to do.
- */
-static void
-run_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-/*
- * run_shutdown
- *		rShutdown of the RunReceiver: nothing to do (the runs are read
- *		after the statement).
- */
-static void
-run_shutdown(DestReceiver *self)
-{
-}
-
-/*
- * run_destroy
- *		rDestroy of the RunReceiver: nothing to do (gdpr_ranges_update
- *		frees it).
- */
-static void
-run_destroy(DestReceiver *self)
-{
-}
-
-/*
  * flush_batch
  *		Record the ranges of b as marker ranges and empty it.
  */
@@ -257,11 +228,7 @@ gdpr_ranges_update(Oid relid, const char *update)
 	int			rc;
 	int64		rows;
 
-	r->pub.receiveSlot = run_receive;
-	r->pub.rStartup = run_startup;
-	r->pub.rShutdown = run_shutdown;
-	r->pub.rDestroy = run_destroy;
-	r->pub.mydest = DestNone;
+	gdpr_receiver_init(&r->pub, run_receive, NULL);
 	r->cxt = CurrentMemoryContext;
 	r->desc = CreateTemplateTupleDesc(2);
 	TupleDescInitEntry(r->desc, 1, "lo", INT8OID, -1, 0);

@@ -184,6 +184,43 @@ gdpr_list_to_text_array(List *strings)
 }
 
 /*
+ * receiver_nothing
+ *		rShutdown and rDestroy of gdpr's DestReceivers: nothing to do (their
+ *		owner reads what they kept, then frees them).
+ */
+static void
+receiver_nothing(DestReceiver *self)
+{
+}
+
+/*
+ * receiver_startup_nothing
+ *		rStartup of a gdpr DestReceiver that needs none.
+ */
+static void
+receiver_startup_nothing(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+/*
+ * gdpr_receiver_init
+ *		Make self a DestReceiver that passes each row to receive (and the
+ *		result's descriptor to startup, when not NULL), for
+ *		SPI_execute_extended and SPI_execute_plan_extended.
+ */
+void
+gdpr_receiver_init(DestReceiver *self,
+				   bool (*receive) (TupleTableSlot *slot, DestReceiver *self),
+				   void (*startup) (DestReceiver *self, int operation, TupleDesc typeinfo))
+{
+	self->receiveSlot = receive;
+	self->rStartup = startup ? startup : receiver_startup_nothing;
+	self->rShutdown = receiver_nothing;
+	self->rDestroy = receiver_nothing;
+	self->mydest = DestNone;
+}
+
+/*
  * gdpr_spi_connect
  *		SPI_connect that errors out instead of returning a code.
  */
