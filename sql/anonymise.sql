@@ -94,6 +94,29 @@ SELECT gdpr.anonymise_many('a_batch', ARRAY(SELECT g FROM generate_series(0, 30)
 RESET gdpr.anonymise_batch_size;
 SELECT count(*) FILTER (WHERE v IS NULL) AS anonymised, count(*) FROM a_batch;
 
+-- more changed rows than a batch, the rest kept in a store that spills to a
+-- temporary file (work_mem 64kB): every row marked and logged once, and no
+-- temporary file left behind (a WARNING at commit)
+CREATE TABLE a_spill_parent (id int PRIMARY KEY);
+INSERT INTO a_spill_parent VALUES (1);
+CREATE TABLE a_spill (id int PRIMARY KEY,
+                      parent_id int CONSTRAINT a_spill_parent_fk REFERENCES a_spill_parent ON DELETE SET NULL,
+                      v text);
+INSERT INTO a_spill SELECT g, 1, 'v' || g FROM generate_series(100001, 120000) g;
+SELECT gdpr.register('a_spill', ARRAY['v']);
+SELECT gdpr.on_delete_anonymise('a_spill', 'a_spill_parent_fk');
+SET work_mem = '64kB';
+SET gdpr.anonymise_batch_size = 100;
+DELETE FROM a_spill_parent;
+RESET work_mem;
+RESET gdpr.anonymise_batch_size;
+SELECT count(*) FILTER (WHERE v IS NULL AND parent_id IS NULL) AS anonymised,
+       (SELECT count(*) FROM gdpr.marker WHERE rel = 'a_spill'::regclass) AS marked,
+       (SELECT count(DISTINCT key) FROM gdpr.queued_events
+         WHERE kind = 'anonymise' AND table_name = 'public.a_spill') AS logged
+  FROM a_spill;
+SELECT gdpr.drop_on_delete_anonymise('a_spill', 'a_spill_parent_fk');
+
 -- gdpr.log_anonymise = off: markers, but no events
 SET gdpr.log_anonymise = off;
 SELECT gdpr.anonymise('a_person', 6);

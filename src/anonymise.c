@@ -332,6 +332,7 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 				break;
 		}
 		ExecDropSingleTupleTableSlot(slot);
+		tuplestore_end(r->rest);	/* its temporary file too */
 	}
 	rows = r->rows;
 	MemoryContextDelete(r->keycxt);

@@ -312,7 +312,8 @@ gdpr_release_expired(PG_FUNCTION_ARGS)
 	n = gdpr_hold_query("SELECT id FROM gdpr.legal_hold"
 				   " WHERE released_at IS NULL AND until <= pg_catalog.now() ORDER BY id",
 				   0, NULL, NULL, true);
-	ids = palloc(sizeof(int64) * Max(n, 1));
+	/* in the caller's memory: the SPI connection's goes at gdpr_spi_finish */
+	ids = SPI_palloc(sizeof(int64) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
