@@ -298,7 +298,8 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	memset(&options, 0, sizeof(options));
 	options.read_only = false;
 	options.dest = (DestReceiver *) r;
-	options.params = gdpr_param_list(params);
+	options.params = gdpr_param_list(params->n, params->types, params->values,
+									 params->nulls);
 	if (as_owner)
 		gdpr_become_table_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));

@@ -301,7 +301,8 @@ extern char *gdpr_method_validate(Relation rel, const char *attname,
 extern char *gdpr_method_expr(Relation rel, GdprKey *key, GdprField *field,
 							  const char *alias);
 extern int	gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull);
-extern ParamListInfo gdpr_param_list(GdprParams *params);
+extern ParamListInfo gdpr_param_list(int n, const Oid *types, const Datum *values,
+									   const char *nulls);
 
 /* ------------------------------------------------------------------------
  * anonymise.c

@@ -439,22 +439,23 @@ gdpr_params_add(GdprParams *params, Oid type, Datum value, bool isnull)
 
 /*
  * gdpr_param_list
- *		params as the ParamListInfo of SPI_execute_plan_extended, their
- *		values constants of the statement.
+ *		n parameters of the types and values (nulls as for SPI: 'n' for a
+ *		NULL, or NULL for none) as the ParamListInfo of
+ *		SPI_execute_plan_extended, their values constants of the statement.
  */
 ParamListInfo
-gdpr_param_list(GdprParams *params)
+gdpr_param_list(int n, const Oid *types, const Datum *values, const char *nulls)
 {
-	ParamListInfo list = makeParamList(params->n);
+	ParamListInfo list = makeParamList(n);
 
-	for (int i = 0; i < params->n; i++)
+	for (int i = 0; i < n; i++)
 	{
 		ParamExternData *prm = &list->params[i];
 
-		prm->value = params->values[i];
-		prm->isnull = params->nulls[i] == 'n';
+		prm->value = values[i];
+		prm->isnull = nulls != NULL && nulls[i] == 'n';
 		prm->pflags = PARAM_FLAG_CONST;
-		prm->ptype = params->types[i];
+		prm->ptype = types[i];
 	}
 	return list;
 }

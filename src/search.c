@@ -43,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
 #include "gdpr.h"
@@ -75,11 +76,17 @@ static GdprCache *plan_cache = NULL;
 #define GDPR_PLAN_CACHE_MAX		1024
 
 /* one hit of a search, while collecting */
-typedef struct SearchHit
+/* the DestReceiver of one table's search: each hit into a tuplestore */
+typedef struct HitReceiver
 {
-	char	   *keytext;
-	Datum		matched;		/* name[] */
-} SearchHit;
+	DestReceiver pub;
+	GdprSearchTable *st;
+	bool		key_only;		/* rows (key), else (rel, key, matched name[]) */
+	Tuplestorestate *store;		/* where the hits go */
+	TupleDesc	desc;			/* its rows */
+	MemoryContext cxt;			/* one hit's memory, reset after it */
+	int64		hits;
+} HitReceiver;
 
 /*
  * gdpr_search_column_readable
@@ -151,6 +158,24 @@ build_search_plan(void *entry, const void *key, void *arg)
 }
 
 /*
+ * execute_into
+ *		Run plan read-only with the values of its nargs parameters, its rows
+ *		going to dest as the executor produces them.  Returns the SPI result
+ *		code.
+ */
+static int
+execute_into(SPIPlanPtr plan, int nargs, Oid *argtypes, Datum *values, DestReceiver *dest)
+{
+	SPIExecuteOptions options;
+
+	memset(&options, 0, sizeof(options));
+	options.params = gdpr_param_list(nargs, argtypes, values, NULL);
+	options.read_only = true;
+	options.dest = dest;
+	return SPI_execute_plan_extended(plan, &options);
+}
+
+/*
  * gdpr_search_execute
  *		Run a read-only statement of search or export with parameters,
  *		reusing its prepared plan when the same text with the same
@@ -162,11 +187,12 @@ build_search_plan(void *entry, const void *key, void *arg)
  * plans per value where that pays, and re-checks privileges, row-level
  * security and invalidations as for any prepared statement).  Runs on the
  * caller's snapshot (read_only), as the current user.  Returns the SPI
- * result code; the rows are in SPI_tuptable.  Must be connected to SPI.
+ * result code; the rows are in SPI_tuptable, or went to dest when not
+ * NULL.  Must be connected to SPI.
  */
 static int
 search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
-			   long tcount, bool generic)
+			   long tcount, bool generic, DestReceiver *dest)
 {
 	StringInfoData key;
 	GdprPlanEntry *entry;
@@ -185,9 +211,22 @@ search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 	entry = gdpr_cache_find(plan_cache, key.data);
 	if (entry == NULL && gdpr_cache_count(plan_cache) >= GDPR_PLAN_CACHE_MAX)
-		return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, tcount);
+	{
+		SPIPlanPtr	once;
+		int			rc;
+
+		if (dest == NULL)
+			return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, tcount);
+		if ((once = SPI_prepare(sql, nargs, argtypes)) == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		rc = execute_into(once, nargs, argtypes, values, dest);
+		SPI_freeplan(once);
+		return rc;
+	}
 	if (entry == NULL)
 		entry = gdpr_cache_lookup(plan_cache, key.data, build_search_plan, &args);
+	if (dest != NULL)
+		return execute_into(entry->plans[0], nargs, argtypes, values, dest);
 	return SPI_execute_plan(entry->plans[0], values, NULL, true, tcount);
 }
 
@@ -195,7 +234,7 @@ int
 gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 					long tcount)
 {
-	return search_execute(sql, nargs, argtypes, values, tcount, false);
+	return search_execute(sql, nargs, argtypes, values, tcount, false, NULL);
 }
 
 /*
@@ -211,7 +250,7 @@ int
 gdpr_search_execute_generic(const char *sql, int nargs, Oid *argtypes, Datum *values,
 							long tcount)
 {
-	return search_execute(sql, nargs, argtypes, values, tcount, true);
+	return search_execute(sql, nargs, argtypes, values, tcount, true, NULL);
 }
 
 /*
@@ -452,21 +491,63 @@ gdpr_search_prepare(const char *term, bool warn_keyless)
 }
 
 /*
+ * hit_receive
+ *		receiveSlot of the HitReceiver: put the hit (key text, then one bool
+ *		per search column) into the store, as (key) or (rel, key, matched).
+ */
+static bool
+hit_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	HitReceiver *r = (HitReceiver *) self;
+	GdprSearchTable *st = r->st;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	bool		isnull;
+	Datum		key = slot_getattr(slot, 1, &isnull);
+
+	if (r->key_only)
+		values[0] = key;
+	else
+	{
+		Datum	   *names = palloc(sizeof(Datum) * Max(st->ncols, 1));
+		int			nmatched = 0;
+
+		for (int i = 0; i < st->ncols; i++)
+			if (DatumGetBool(slot_getattr(slot, i + 2, &isnull)))
+				names[nmatched++] = DirectFunctionCall1(namein,
+														CStringGetDatum(st->colnames[i]));
+		values[0] = ObjectIdGetDatum(st->relid);
+		values[1] = key;
+		values[2] = PointerGetDatum(construct_array(names, nmatched, NAMEOID, NAMEDATALEN,
+													false, TYPALIGN_CHAR));
+	}
+	/* the tuplestore copies the values into its own memory */
+	tuplestore_putvalues(r->store, r->desc, values, nulls);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->cxt);
+	r->hits++;
+	return true;
+}
+
+/*
  * run_search
- *		Run the search of one table; return its hits (SearchHit *) in key
- *		order.
+ *		Run the search of one table, its hits going into store (rows of
+ *		desc) in key order as they are found: (key text) when key_only,
+ *		else (rel, key, matched).  Returns the number of hits.
  *
  * Must be connected to SPI.  The statement is read-only and runs as the
- * caller, with the caller's snapshot.  The hits are allocated in the
- * current memory context (the SPI procedure context).
+ * caller, with the caller's snapshot.  No hit is kept anywhere else, so
+ * memory stays bounded (the store by work_mem) whatever their number.
  */
-static List *
-run_search(GdprSearchTable *st)
+static int64
+run_search(GdprSearchTable *st, Tuplestorestate *store, TupleDesc desc, bool key_only)
 {
 	StringInfoData sql;
-	List	   *hits = NIL;
+	HitReceiver *r = palloc0(sizeof(HitReceiver));
 	int			ret;
 	int			level;
+	int64		hits;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", gdpr_key_text_expr(st->key, "t"));
@@ -476,37 +557,25 @@ run_search(GdprSearchTable *st)
 					 psprintf("%s t", gdpr_relation_from(st->relid)), st->where,
 					 gdpr_key_order_by(st->key, "t"));
 
+	gdpr_receiver_init(&r->pub, hit_receive, NULL);
+	r->st = st;
+	r->key_only = key_only;
+	r->store = store;
+	r->desc = desc;
+	r->cxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr search hit",
+								   ALLOCSET_SMALL_SIZES);
+
 	/* keys print the same in every session (see gdpr_key_pin_format) */
 	level = gdpr_key_pin_format(st->key);
-	ret = gdpr_search_execute(sql.data, st->nparams, st->paramtypes,
-							  st->paramvalues, 0);
+	ret = search_execute(sql.data, st->nparams, st->paramtypes, st->paramvalues, 0, false,
+						 (DestReceiver *) r);
 	gdpr_key_unpin_format(level);
-	if (ret != SPI_OK_SELECT)
+	/* a SELECT into a receiver of ours reports SPI_OK_UTILITY */
+	if (ret < 0)
 		elog(ERROR, "search of %s failed: %s", st->relname, SPI_result_code_string(ret));
-
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		SearchHit  *hit = palloc(sizeof(SearchHit));
-		Datum	   *names = palloc(sizeof(Datum) * st->ncols);
-		int			nmatched = 0;
-
-		hit->keytext = SPI_getvalue(tuple, tupdesc, 1);
-		for (int i = 0; i < st->ncols; i++)
-		{
-			bool		isnull;
-
-			if (DatumGetBool(SPI_getbinval(tuple, tupdesc, i + 2, &isnull)))
-				names[nmatched++] = DirectFunctionCall1(namein,
-														CStringGetDatum(st->colnames[i]));
-		}
-		hit->matched = PointerGetDatum(construct_array(names, nmatched, NAMEOID,
-													   NAMEDATALEN, false,
-													   TYPALIGN_CHAR));
-		hits = lappend(hits, hit);
-	}
-	SPI_freetuptable(SPI_tuptable);
+	hits = r->hits;
+	MemoryContextDelete(r->cxt);
+	pfree(r);
 	return hits;
 }
 
@@ -548,23 +617,8 @@ gdpr_search(PG_FUNCTION_ARGS)
 
 	gdpr_spi_connect();
 	foreach(lc, searches)
-	{
-		GdprSearchTable *st = (GdprSearchTable *) lfirst(lc);
-		ListCell   *hc;
-
-		foreach(hc, run_search(st))
-		{
-			SearchHit  *hit = (SearchHit *) lfirst(hc);
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
-
-			values[0] = ObjectIdGetDatum(st->relid);
-			values[1] = CStringGetTextDatum(hit->keytext);
-			values[2] = hit->matched;
-			/* the tuplestore copies the values into its own memory */
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
+		(void) run_search((GdprSearchTable *) lfirst(lc), rsinfo->setResult,
+						  rsinfo->setDesc, false);
 	gdpr_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -586,40 +640,65 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	List	   *searches;
 	ListCell   *lc;
+	TupleDesc	keydesc;
+	TupleTableSlot *slot;
+	MemoryContext batchcxt;
 
 	searches = start_search(fcinfo);
 	if (searches == NIL)
 		PG_RETURN_VOID();
 
 	gdpr_spi_connect();
+	keydesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(keydesc, 1, "key", TEXTOID, -1, 0);
+	slot = MakeSingleTupleTableSlot(keydesc, &TTSOpsMinimalTuple);
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymise_search batch",
+									 ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, searches)
 	{
 		GdprSearchTable *st = (GdprSearchTable *) lfirst(lc);
-		List	   *keys = NIL;
-		ListCell   *hc;
-		int64		anonymised;
+		Tuplestorestate *found = tuplestore_begin_heap(false, false, work_mem);
+		int64		anonymised = 0;
 		int64		skipped = 0;
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
+		bool		more = true;
 
-		foreach(hc, run_search(st))
-			keys = lappend(keys, ((SearchHit *) lfirst(hc))->keytext);
-		if (keys == NIL)
-			continue;
-
-		if (st->table->can_anonymise)
-			anonymised = gdpr_anonymise_keys(st->relid, keys, false, &skipped);
-		else
+		/* the hits' keys, then anonymised a batch at a time */
+		if (run_search(st, found, keydesc, true) == 0)
 		{
-			anonymised = 0;
-			skipped = list_length(keys);
+			tuplestore_end(found);
+			continue;
 		}
+		while (more)
+		{
+			MemoryContext old = MemoryContextSwitchTo(batchcxt);
+			List	   *keys = NIL;
+			bool		isnull;
+			int64		batch_skipped = 0;
+
+			while (list_length(keys) < Max(gdpr_anonymise_batch_size, 1) &&
+				   (more = tuplestore_gettupleslot(found, true, false, slot)))
+				keys = lappend(keys, TextDatumGetCString(slot_getattr(slot, 1, &isnull)));
+			if (keys != NIL && st->table->can_anonymise)
+			{
+				anonymised += gdpr_anonymise_keys(st->relid, keys, false, &batch_skipped);
+				skipped += batch_skipped;
+			}
+			else
+				skipped += list_length(keys);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(batchcxt);
+		}
+		tuplestore_end(found);
 
 		values[0] = ObjectIdGetDatum(st->relid);
 		values[1] = Int64GetDatum(anonymised);
 		values[2] = Int64GetDatum(skipped);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(batchcxt);
 	gdpr_spi_finish();
 	PG_RETURN_VOID();
 }
