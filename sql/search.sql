@@ -146,6 +146,22 @@ SELECT * FROM gdpr.anonymise_search('nobody@example.com');
 SELECT * FROM gdpr.anonymise_search('');
 SELECT * FROM gdpr.anonymise_search(NULL);
 
+-- many hits: searched as they are found; their keys kept in a store that
+-- spills to disk (work_mem 64kB) and anonymised 100 at a time
+CREATE TABLE srch.many (id int PRIMARY KEY, email text);
+INSERT INTO srch.many SELECT g, 'many@example.com' FROM generate_series(1, 3000) g;
+SELECT gdpr.register('srch.many', ARRAY['email'], search_fields => ARRAY['email']);
+SET work_mem = '64kB';
+SET gdpr.anonymise_batch_size = 100;
+SELECT count(*), min(key::int), max(key::int), count(DISTINCT key) FROM gdpr.search('many@example.com');
+SELECT * FROM gdpr.anonymise_search('many@example.com');
+SELECT * FROM gdpr.anonymise_search('many@example.com');
+RESET work_mem;
+RESET gdpr.anonymise_batch_size;
+SELECT count(*) FILTER (WHERE email IS DISTINCT FROM 'many@example.com') AS anonymised,
+       (SELECT count(*) FROM gdpr.marker WHERE rel = 'srch.many'::regclass) AS marked
+  FROM srch.many;
+
 -- clean up
 SELECT count(gdpr.unregister(rel)) FROM gdpr.registered_table
  WHERE rel::text LIKE 'srch.%';

@@ -688,6 +688,8 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 			else
 				skipped += list_length(keys);
 			MemoryContextSwitchTo(old);
+			/* a key read back from disk is in batchcxt: the slot lets it go */
+			ExecClearTuple(slot);
 			MemoryContextReset(batchcxt);
 		}
 		tuplestore_end(found);
