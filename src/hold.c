@@ -20,11 +20,11 @@
  * that hold and release send for the table.  Only when the flag is set do
  * the delete trigger probe gdpr.legal_hold for the deleted row and the
  * anonymising statements get a NOT EXISTS over the table's held keys
- * (gdpr_hold_exclusion), a VALUES list built as the extension's owner: the
- * caller needs no access to gdpr's tables, and the statement needs no probe
- * of a table per row.  An expired hold stays in that list with its "until",
- * checked against now() per row, so a statement cached before the hold
- * expired stops protecting the row when it expires.
+ * (gdpr_hold_exclusion), a constant of the held keys built as the
+ * extension's owner: the caller needs no access to gdpr's tables, and the
+ * statement needs no probe of a table per row.  A hold that expires stays
+ * in it with its "until", checked against now() per row, so a statement cached before
+ * the hold expired stops protecting the row when it expires.
  *
  * Locking.  The flag is only as fresh as the last invalidation the backend
  * processed, and a backend processes invalidations when it acquires a new
@@ -225,54 +225,50 @@ gdpr_hold_active(Oid relid, const char *keytext)
 
 /*
  * held_values
- *		"(VALUES (key, until), ...) AS gdpr_h(key, until)" over the holds of
- *		relid not released and not expired now, NULL when there are none.
- *		"until" is written in ISO 8601 UTC, which reads back the same under
- *		every DateStyle and TimeZone.  The caller is connected to SPI.
+ *		A jsonb constant, as SQL text, whose keys are the keys of the rows of
+ *		relid under a hold not released and not expired now, each with the
+ *		end of its latest hold ("infinity" for a hold without end); NULL when
+ *		there are none.
+ *
+ * One constant, so that a statement costs the planner the same whatever the
+ * number of holds (a VALUES list of one row per hold cost about 2.8 kB of
+ * planning memory per hold), and a row's lookup in it is a binary search,
+ * whatever plan the statement gets (a join with the held keys is a nested
+ * loop under gdpr_plan_for_lookups: rows times holds).  The ends are
+ * written in ISO 8601 UTC, which reads back the same under every DateStyle
+ * and TimeZone.  The caller is connected to SPI.
  */
 static char *
 held_values(Oid relid)
 {
 	Oid			types[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	StringInfoData buf;
-	uint64		n;
+	char	   *holds;
 
-	n = gdpr_hold_query("SELECT key, CASE WHEN until IS NULL OR NOT pg_catalog.isfinite(until) THEN NULL"
-				   " ELSE pg_catalog.to_char(until AT TIME ZONE 'UTC',"
-				   "                         'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END"
-				   " FROM gdpr.legal_hold WHERE rel = $1 AND " ACTIVE_HOLD,
-				   1, types, values, true);
-	if (n == 0)
-		return NULL;
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "(VALUES ");
-	for (uint64 i = 0; i < n; i++)
-	{
-		char	   *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		char	   *until = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-
-		appendStringInfo(&buf, "%s(%s::pg_catalog.text, %s%s::pg_catalog.timestamptz)",
-						 i > 0 ? ", " : "", quote_literal_cstr(key),
-						 until ? "" : "NULL",
-						 until ? quote_literal_cstr(until) : "");
-	}
-	appendStringInfoString(&buf, ") AS gdpr_h(key, until)");
-	return buf.data;
+	(void) gdpr_hold_query("SELECT pg_catalog.jsonb_object_agg(key,"
+					  "   CASE WHEN NOT pg_catalog.isfinite(until) THEN 'infinity'"
+					  "   ELSE pg_catalog.to_char(until AT TIME ZONE 'UTC',"
+					  "                           'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END)::pg_catalog.text"
+					  " FROM (SELECT key, pg_catalog.max(COALESCE(until, 'infinity')) AS until"
+					  "       FROM gdpr.legal_hold WHERE rel = $1 AND " ACTIVE_HOLD
+					  "       GROUP BY key) AS h",
+					  1, types, values, true);
+	holds = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return holds ? quote_literal_cstr(holds) : NULL;
 }
 
 /*
  * held_condition
  *		The condition that the row of alias is under one of the holds of
- *		vals (held_values), checked against now() per row.
+ *		vals (held_values), checked against now() per row, so that a cached
+ *		statement stops protecting a row once its hold ends.
  */
 static char *
 held_condition(const char *vals, GdprKey *key, const char *alias)
 {
-	return psprintf("EXISTS (SELECT 1 FROM %s"
-					" WHERE gdpr_h.key OPERATOR(pg_catalog.=) %s"
-					" AND (gdpr_h.until IS NULL"
-					"      OR gdpr_h.until OPERATOR(pg_catalog.>) pg_catalog.now()))",
+	return psprintf("COALESCE((%s::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::pg_catalog.timestamptz,"
+					" '-infinity'::pg_catalog.timestamptz) OPERATOR(pg_catalog.>) pg_catalog.now()",
 					vals, gdpr_key_text_expr(key, alias));
 }
 
@@ -280,7 +276,7 @@ held_condition(const char *vals, GdprKey *key, const char *alias)
  * gdpr_hold_exclusion
  *		What an erasing statement over the rows of relid (alias) appends to
  *		its WHERE to leave held rows alone: "" when the table has no holds,
- *		else " AND NOT EXISTS (...)" over its held keys.  Takes ROW EXCLUSIVE
+ *		else " AND NOT (...)" over its held keys.  Takes ROW EXCLUSIVE
  *		on relid first.  The caller is connected to SPI.
  */
 char *
@@ -293,7 +289,7 @@ gdpr_hold_exclusion(Oid relid, GdprKey *key, const char *alias)
 	vals = held_values(relid);
 	if (vals == NULL)
 		return "";
-	return psprintf(" AND NOT %s", held_condition(vals, key, alias));
+	return psprintf(" AND NOT (%s)", held_condition(vals, key, alias));
 }
 
 /*
@@ -348,7 +344,7 @@ gdpr_hold_defer_matching(Oid relid, GdprKey *key, const char *from, const char *
 	if (vals == NULL)
 		return 0;
 	keyexpr = gdpr_key_text_expr(key, "t");
-	sql = psprintf("SELECT %s FROM %s AS t%s%s WHERE (%s) AND %s",
+	sql = psprintf("SELECT %s FROM %s AS t%s%s WHERE (%s) AND (%s)",
 				   keyexpr, gdpr_relation_from(relid),
 				   from ? ", " : "", from ? from : "", where,
 				   held_condition(vals, key, "t"));
