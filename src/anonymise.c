@@ -163,6 +163,7 @@ build_statement(Oid relid, GdprTable *table, GdprKey *key,
 typedef struct KeyReceiver
 {
 	DestReceiver pub;
+	MemoryContext parentcxt;	/* where the receiver was made */
 	MemoryContext keycxt;		/* the kept keys; reset after each batch */
 	MemoryContext storecxt;		/* the overflow store and the descriptor */
 	int			batch;			/* keys kept in memory, at most */
@@ -197,7 +198,9 @@ key_keep(KeyReceiver *r, Datum key)
  * key_receive
  *		receiveSlot of the KeyReceiver: keep the returned key in memory while
  *		the first batch has room, else put it in the overflow store (bounded
- *		by work_mem, spilling to disk beyond it).
+ *		by work_mem, spilling to disk beyond it), made at the first key that
+ *		does not fit, with a copy of the result's descriptor for reading it
+ *		back.  A one-row anonymisation makes neither.
  */
 static bool
 key_receive(TupleTableSlot *slot, DestReceiver *self)
@@ -213,29 +216,22 @@ key_receive(TupleTableSlot *slot, DestReceiver *self)
 		key_keep(r, key);
 	else
 	{
-		MemoryContext old = MemoryContextSwitchTo(r->storecxt);
+		MemoryContext old;
 
 		if (r->rest == NULL)
+		{
+			r->storecxt = AllocSetContextCreate(r->parentcxt, "gdpr anonymised keys store",
+												ALLOCSET_DEFAULT_SIZES);
+			old = MemoryContextSwitchTo(r->storecxt);
+			r->desc = CreateTupleDescCopy(slot->tts_tupleDescriptor);
 			r->rest = tuplestore_begin_heap(false, false, work_mem);
+		}
+		else
+			old = MemoryContextSwitchTo(r->storecxt);
 		tuplestore_puttupleslot(r->rest, slot);
 		MemoryContextSwitchTo(old);
 	}
 	return true;
-}
-
-/*
- * key_startup
- *		rStartup of the KeyReceiver: note the result's descriptor, for
- *		reading the overflow store back.
- */
-static void
-key_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-	KeyReceiver *r = (KeyReceiver *) self;
-	MemoryContext old = MemoryContextSwitchTo(r->storecxt);
-
-	r->desc = CreateTupleDescCopy(typeinfo);
-	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -288,9 +284,8 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	int			rc;
 	uint64		rows;
 
-	gdpr_receiver_init(&r->pub, key_receive, key_startup);
-	r->storecxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymised keys store",
-										ALLOCSET_SMALL_SIZES);
+	gdpr_receiver_init(&r->pub, key_receive, NULL);
+	r->parentcxt = CurrentMemoryContext;
 	r->keycxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymised keys",
 									  ALLOCSET_SMALL_SIZES);
 	r->batch = Max(gdpr_anonymise_batch_size, 1);
@@ -334,10 +329,10 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 		}
 		ExecDropSingleTupleTableSlot(slot);
 		tuplestore_end(r->rest);	/* its temporary file too */
+		MemoryContextDelete(r->storecxt);	/* and the descriptor */
 	}
 	rows = r->rows;
 	MemoryContextDelete(r->keycxt);
-	MemoryContextDelete(r->storecxt);	/* the store and the descriptor */
 	pfree(r);
 	return rows;
 }
@@ -530,8 +525,8 @@ typedef struct KeySource
 	ArrayIterator iterator;		/* the elements of an array, or */
 	Oid			elemtype;
 	Oid			typoutput;
-	ListCell   *cell;			/* the C strings of a List */
-	List	   *list;
+	Tuplestorestate *store;		/* the first (text) column of a store */
+	TupleTableSlot *slot;		/* for reading the store */
 } KeySource;
 
 /*
@@ -545,14 +540,15 @@ next_key(KeySource *src)
 	Datum		value;
 	bool		isnull;
 
-	if (src->iterator == NULL)
+	if (src->store != NULL)
 	{
 		char	   *result;
 
-		if (src->cell == NULL)
+		if (!tuplestore_gettupleslot(src->store, true, false, src->slot))
 			return NULL;
-		result = lfirst(src->cell);
-		src->cell = lnext(src->list, src->cell);
+		result = TextDatumGetCString(slot_getattr(src->slot, 1, &isnull));
+		/* a key read back from disk is in the current context: let it go */
+		ExecClearTuple(src->slot);
 		return result;
 	}
 	if (!array_iterate(src->iterator, &value, &isnull))
@@ -732,15 +728,19 @@ anonymise_key_stream(Oid relid, GdprTable *table, GdprKey *key, KeySource *src,
 
 /*
  * gdpr_anonymise_keys
- *		Anonymise the rows of relid named by the key texts (a List of C
- *		strings), skipping rows already anonymised unless force.
+ *		Anonymise the rows of relid named by the key texts in the first
+ *		column of store (of descriptor desc, read from its start), skipping
+ *		rows already anonymised unless force.
  *
  * Returns how many rows were changed; *skipped gets how many matching rows
  * were left alone (already anonymised, or all of them when the table has
- * can_anonymise = false).  Keys that match no row are ignored.
+ * can_anonymise = false).  Keys that match no row are ignored.  The keys
+ * are read a batch at a time (anonymise_key_stream), so memory stays
+ * bounded however many the store holds.
  */
 int64
-gdpr_anonymise_keys(Oid relid, List *keytexts, bool force, int64 *skipped)
+gdpr_anonymise_keys(Oid relid, Tuplestorestate *store, TupleDesc desc, bool force,
+					int64 *skipped)
 {
 	GdprTable  *table;
 	GdprKey    *key;
@@ -750,11 +750,12 @@ gdpr_anonymise_keys(Oid relid, List *keytexts, bool force, int64 *skipped)
 	gdpr_check_table(relid, true);
 	table = gdpr_registered_table(relid);
 	key = gdpr_key_lookup(relid, false);
-	src.list = keytexts;
-	src.cell = list_head(keytexts);
+	src.store = store;
+	src.slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	gdpr_spi_connect();
 	result = anonymise_key_stream(relid, table, key, &src, force, skipped);
 	gdpr_spi_finish();
+	ExecDropSingleTupleTableSlot(src.slot);
 	return result;
 }
 

@@ -28,6 +28,7 @@
 #include "utils/array.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "compat.h"
 
@@ -326,8 +327,8 @@ extern bool gdpr_row_exists(Oid relid, GdprKey *key, Datum *values);
 extern bool gdpr_delete_row(Oid relid, GdprKey *key, Datum *values);
 extern bool gdpr_anonymise_row(Oid relid, GdprTable *table, GdprKey *key, Datum *values,
 							   const char *keytext, bool force, bool as_owner);
-extern int64 gdpr_anonymise_keys(Oid relid, List *keytexts, bool force,
-								 int64 *skipped);
+extern int64 gdpr_anonymise_keys(Oid relid, Tuplestorestate *store, TupleDesc desc,
+								 bool force, int64 *skipped);
 extern bool gdpr_has_pii(GdprTable *table);
 extern int64 gdpr_anonymise_where(Oid relid, GdprTable *table, const char *where,
 								  GdprParams *params, bool queue_event);

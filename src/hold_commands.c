@@ -209,10 +209,11 @@ release_hold(int64 hold_id, ReturnSetInfo *rsinfo, bool with_id)
 	Deferred   *deferred;
 	int			nrows = 0;
 
+	/* what is built from here on goes with the SPI connection's memory */
+	gdpr_spi_connect();
 	args[0] = Int64GetDatum(hold_id);
 	args[1] = DirectFunctionCall1(namein,
 								  CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	gdpr_spi_connect();
 	if (gdpr_hold_query("SELECT rel, key, released_at IS NOT NULL FROM gdpr.legal_hold WHERE id = $1",
 				   1, types, args, true) == 0)
 		ereport(ERROR,

@@ -238,6 +238,18 @@ gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 }
 
 /*
+ * gdpr_search_execute_into
+ *		gdpr_search_execute, with the statement's generic plan when
+ *		generic, its rows sent to dest as the executor produces them.
+ */
+int
+gdpr_search_execute_into(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						 bool generic, DestReceiver *dest)
+{
+	return search_execute(sql, nargs, argtypes, values, 0, generic, dest);
+}
+
+/*
  * gdpr_search_execute_generic
  *		gdpr_search_execute, always with the statement's generic plan.
  *
@@ -641,8 +653,6 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 	List	   *searches;
 	ListCell   *lc;
 	TupleDesc	keydesc;
-	TupleTableSlot *slot;
-	MemoryContext batchcxt;
 
 	searches = start_search(fcinfo);
 	if (searches == NIL)
@@ -651,18 +661,13 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 	gdpr_spi_connect();
 	keydesc = CreateTemplateTupleDesc(1);
 	TupleDescInitEntry(keydesc, 1, "key", TEXTOID, -1, 0);
-	slot = MakeSingleTupleTableSlot(keydesc, &TTSOpsMinimalTuple);
-	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr anonymise_search batch",
-									 ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, searches)
 	{
 		GdprSearchTable *st = (GdprSearchTable *) lfirst(lc);
 		Tuplestorestate *found = tuplestore_begin_heap(false, false, work_mem);
-		int64		anonymised = 0;
 		int64		skipped = 0;
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
-		bool		more = true;
 
 		/* the hits' keys, then anonymised a batch at a time */
 		if (run_search(st, found, keydesc, true) == 0)
@@ -670,37 +675,19 @@ gdpr_anonymise_search(PG_FUNCTION_ARGS)
 			tuplestore_end(found);
 			continue;
 		}
-		while (more)
-		{
-			MemoryContext old = MemoryContextSwitchTo(batchcxt);
-			List	   *keys = NIL;
-			bool		isnull;
-			int64		batch_skipped = 0;
-
-			while (list_length(keys) < Max(gdpr_anonymise_batch_size, 1) &&
-				   (more = tuplestore_gettupleslot(found, true, false, slot)))
-				keys = lappend(keys, TextDatumGetCString(slot_getattr(slot, 1, &isnull)));
-			if (keys != NIL && st->table->can_anonymise)
-			{
-				anonymised += gdpr_anonymise_keys(st->relid, keys, false, &batch_skipped);
-				skipped += batch_skipped;
-			}
-			else
-				skipped += list_length(keys);
-			MemoryContextSwitchTo(old);
-			/* a key read back from disk is in batchcxt: the slot lets it go */
-			ExecClearTuple(slot);
-			MemoryContextReset(batchcxt);
-		}
-		tuplestore_end(found);
-
 		values[0] = ObjectIdGetDatum(st->relid);
-		values[1] = Int64GetDatum(anonymised);
+		if (st->table->can_anonymise)
+			values[1] = Int64GetDatum(gdpr_anonymise_keys(st->relid, found, keydesc, false,
+														  &skipped));
+		else
+		{
+			values[1] = Int64GetDatum(0);
+			skipped = tuplestore_tuple_count(found);
+		}
 		values[2] = Int64GetDatum(skipped);
+		tuplestore_end(found);	/* its temporary file too */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(batchcxt);
 	gdpr_spi_finish();
 	PG_RETURN_VOID();
 }
