@@ -6,7 +6,7 @@ OBJS        = $(WIN32RES) src/gdpr.o src/guc.o src/util.o src/cache.o src/identi
               src/trigger.o src/ddl.o src/declare.o src/export.o src/search.o \
               src/shipper.o src/worker.o src/lineage.o src/rerun.o \
               src/retention.o src/scrub.o src/classify.o src/discover.o src/hold.o src/hold_commands.o \
-              src/ranges.o
+              src/ranges.o src/jsonb_build.o
 DATA        = gdpr--1.0.sql gdpr--1.0--1.1.sql
 PGFILEDESC  = "gdpr - GDPR data-protection tooling"
 

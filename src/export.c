@@ -66,6 +66,7 @@
 #include "utils/memutils.h"
 
 #include "gdpr.h"
+#include "jsonb_build.h"
 #include "search.h"
 
 PG_FUNCTION_INFO_V1(gdpr_export);
@@ -786,14 +787,45 @@ expand(ExportState *state)
 	} while (progress);
 }
 
+/* the DestReceiver that adds each row's jsonb to a table's array */
+typedef struct RowsReceiver
+{
+	DestReceiver pub;
+	GdprJsonbBuild array;
+} RowsReceiver;
+
+/*
+ * rows_receive
+ *		receiveSlot of the RowsReceiver: append the row's object (column 1)
+ *		to the array.
+ */
+static bool
+rows_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+	bool		isnull;
+	Datum		value = slot_getattr(slot, 1, &isnull);
+	Jsonb	   *row;
+
+	if (isnull)
+		elog(ERROR, "gdpr: an exported row is null");
+	row = DatumGetJsonbP(value);
+	gdpr_jsonb_build_add(&r->array, row);
+	if ((Pointer) row != DatumGetPointer(value))
+		pfree(row);				/* a copy with a full header */
+	return true;
+}
+
 /*
  * table_json
  *		The JSON array of a table's reached rows: one object per row with the
  *		export columns the caller may read, ordered by key value.
  *
- * Returns NULL when the rows are no longer visible.  The jsonb is
- * allocated in the current (SPI) memory context.  Must be connected to
- * SPI.
+ * Each row's object (to_jsonb) is appended to the array as the executor
+ * produces it (jsonb_build.c), never unpacked into a tree, so memory is
+ * about twice the array's size.  Returns NULL when the rows are no longer
+ * visible.  The jsonb is allocated in the current (SPI) memory context.
+ * Must be connected to SPI.
  */
 static Jsonb *
 table_json(ExportTable *et)
@@ -805,15 +837,12 @@ table_json(ExportTable *et)
 	Oid			types[INDEX_MAX_KEYS];
 	int			idx[INDEX_MAX_KEYS];
 	bool		first = true;
-	bool		isnull;
-	Datum		result;
+	RowsReceiver r;
 	int			ret;
 	int			nvalues;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s.*) ORDER BY ");
-	appendStringInfoString(&sql, gdpr_key_order_by(et->key, "s"));
-	appendStringInfoString(&sql, ") FROM (SELECT ");
+	appendStringInfoString(&sql, "SELECT pg_catalog.to_jsonb(s.*) FROM (SELECT ");
 
 	rel = table_open(et->relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
@@ -839,17 +868,21 @@ table_json(ExportTable *et)
 		types[i] = TEXTARRAYOID;
 	}
 	nvalues = value_arrays(et->rowlist, et->key->nkeys, idx, arrays);
-	appendStringInfo(&sql, " FROM %s WHERE %s) s",
+	appendStringInfo(&sql, " FROM %s WHERE %s) s ORDER BY %s",
 					 psprintf("%s t", gdpr_relation_from(et->relid)),
-					 match_clause(et, et->key->nkeys, idx, 1));
+					 match_clause(et, et->key->nkeys, idx, 1),
+					 gdpr_key_order_by(et->key, "s"));
 
-	ret = export_execute(sql.data, et->key->nkeys, types, arrays, 1, nvalues);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	gdpr_receiver_init(&r.pub, rows_receive, NULL);
+	gdpr_jsonb_build_init(&r.array);
+	ret = gdpr_search_execute_into(sql.data, et->key->nkeys, types, arrays,
+								   nvalues <= EXPORT_GENERIC_MAX_VALUES, &r.pub);
+	/* rows sent to a receiver: SPI_OK_UTILITY */
+	if (ret < 0)
 		elog(ERROR, "export of %s failed: %s", et->relname, SPI_result_code_string(ret));
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
+	if (r.array.n == 0)
 		return NULL;
-	return DatumGetJsonbP(result);
+	return gdpr_jsonb_build_finish(&r.array, JB_FARRAY, r.array.n);
 }
 
 /*
@@ -858,17 +891,17 @@ table_json(ExportTable *et)
  *		tables with rows.
  *
  * Builds the per-table arrays over SPI and assembles the object in
- * result_cxt (the caller's context, which outlives SPI_finish).
+ * result_cxt (the caller's context, which outlives SPI_finish), copying
+ * the arrays in as they are (jsonb_build.c).
  */
 static Jsonb *
 export_document(ExportState *state, MemoryContext result_cxt)
 {
-	List	   *names = NIL;
-	List	   *arrays = NIL;
+	int			ntables = list_length(state->tables);
+	char	  **names = palloc(sizeof(char *) * Max(ntables, 1));
+	Jsonb	  **arrays = palloc(sizeof(Jsonb *) * Max(ntables, 1));
+	int			n = 0;
 	ListCell   *lc;
-	ListCell   *ac;
-	JsonbParseState *parse = NULL;
-	JsonbValue *res;
 	MemoryContext oldcxt;
 	Jsonb	   *doc;
 
@@ -882,29 +915,12 @@ export_document(ExportState *state, MemoryContext result_cxt)
 		arr = table_json(et);
 		if (arr == NULL)
 			continue;
-		names = lappend(names, et->relname);
-		arrays = lappend(arrays, arr);
+		names[n] = et->relname;
+		arrays[n++] = arr;
 	}
 
 	oldcxt = MemoryContextSwitchTo(result_cxt);
-	pushJsonbValue(&parse, WJB_BEGIN_OBJECT, NULL);
-	forboth(lc, names, ac, arrays)
-	{
-		JsonbValue	k;
-		JsonbValue	v;
-		Jsonb	   *arr = (Jsonb *) lfirst(ac);
-
-		k.type = jbvString;
-		k.val.string.val = (char *) lfirst(lc);
-		k.val.string.len = strlen(k.val.string.val);
-		pushJsonbValue(&parse, WJB_KEY, &k);
-		v.type = jbvBinary;
-		v.val.binary.data = &arr->root;
-		v.val.binary.len = VARSIZE(arr) - VARHDRSZ;
-		pushJsonbValue(&parse, WJB_VALUE, &v);
-	}
-	res = pushJsonbValue(&parse, WJB_END_OBJECT, NULL);
-	doc = JsonbValueToJsonb(res);
+	doc = gdpr_jsonb_object(n, names, arrays);
 	MemoryContextSwitchTo(oldcxt);
 	return doc;
 }
