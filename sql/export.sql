@@ -252,6 +252,52 @@ SELECT e -> 'exp.refund' AS refunds, e -> 'exp.visit' AS visits
   FROM gdpr.export('exp.person', 1) e;
 SELECT gdpr.export('exp.payment', '(2025-03-01,9)');
 
+-- the document is written in jsonb's binary format (src/jsonb_build.c):
+-- a table of 100 rows (past jsonb's stride of 32 children, where lengths
+-- turn into offsets), rows with nested values, NULLs and strings that need
+-- escaping, and 42 tables whose names sort by length, then bytes.  It
+-- equals, as jsonb and as text, what PostgreSQL's own functions build.
+CREATE TABLE exp.big (id int PRIMARY KEY, note text, j jsonb, n numeric);
+INSERT INTO exp.big SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'row "' || g || E'"\\\n' END,
+  jsonb_build_object('g', g, 'a', jsonb_build_array(g, 'x', NULL)), g / 3.0
+  FROM generate_series(1, 100) g;
+SELECT gdpr.register('exp.big', ARRAY['note']);
+SELECT gdpr.export('exp.big', 1) =
+       jsonb_build_object('exp.big', (SELECT jsonb_agg(to_jsonb(b)) FROM exp.big b WHERE id = 1))
+  AS one_row;
+CREATE TEMP VIEW big_names AS
+  SELECT 't' || repeat('x', g % 5) || g AS name FROM generate_series(1, 40) g;
+DO $$
+DECLARE
+	name text;
+BEGIN
+	FOR name IN SELECT n.name FROM big_names n LOOP
+		EXECUTE format('CREATE TABLE exp.%s (id int PRIMARY KEY,'
+		               ' big_id int REFERENCES exp.big, v text)', name);
+		EXECUTE format('INSERT INTO exp.%s VALUES (1, 1, %L)', name, 'value of ' || name);
+		PERFORM gdpr.register(('exp.' || name)::regclass, ARRAY['v']);
+	END LOOP;
+END $$;
+CREATE TABLE exp.bigkid (id int PRIMARY KEY, big_id int REFERENCES exp.big, v text, note text);
+INSERT INTO exp.bigkid SELECT g, 1, 'kid ' || g, n.note FROM generate_series(1, 100) g
+  JOIN exp.big n ON n.id = g;
+SELECT gdpr.register('exp.bigkid', ARRAY['v']);
+CREATE TEMP VIEW big_expected AS
+  SELECT jsonb_object_agg(t, rows) AS doc FROM (
+    SELECT 'exp.' || name AS t,
+           jsonb_build_array(jsonb_build_object('id', 1, 'big_id', 1, 'v', 'value of ' || name)) AS rows
+      FROM big_names
+    UNION ALL SELECT 'exp.bigkid', (SELECT jsonb_agg(to_jsonb(k) ORDER BY id) FROM exp.bigkid k)
+    UNION ALL SELECT 'exp.big', (SELECT jsonb_agg(to_jsonb(b)) FROM exp.big b WHERE id = 1)) x;
+SELECT e.doc = x.doc AS equal, e.doc::text = x.doc::text AS same_text,
+       (SELECT count(*) FROM jsonb_object_keys(e.doc)) AS tables,
+       jsonb_array_length(e.doc -> 'exp.bigkid') AS kids,
+       e.doc -> 'exp.bigkid' -> 70 AS kid_71,
+       e.doc -> 'exp.bigkid' -> 99 AS kid_100,
+       e.doc -> 'exp.txxxx4' AS txxxx4
+  FROM (SELECT gdpr.export('exp.big', 1) AS doc) e, big_expected x;
+DROP VIEW big_expected, big_names;
+
 -- clean up
 SELECT count(gdpr.unregister(rel)) FROM gdpr.registered_table
  WHERE rel::text LIKE 'exp.%';
