@@ -15,6 +15,13 @@
 #   second child table runs after the first one's children were anonymised
 #   and marked, in the same trigger call; its probe must not see memory grow
 #   with their number.
+# - TRUNCATE of a registered table with ten times more rows: its BEFORE
+#   TRUNCATE trigger reads the keys 10,000 at a time and queues each batch's
+#   'delete' events with one INSERT into gdpr.queue, where the probe sits;
+#   memory must not grow from batch to batch, nor with the number of rows.
+# - gdpr.anonymise_search() with ten times more hits: the hits' keys go to
+#   a work_mem-bounded store (spilling to disk here) and are anonymised a
+#   batch at a time; its memory must not grow with the number of hits.
 
 use strict;
 use warnings;
@@ -168,5 +175,103 @@ note "ON DELETE ANONYMISE: after 10,000 orders $oda{oda10k} bytes, "
   . "after 100,000 orders $oda{oda100k} bytes";
 cmp_ok($oda{oda100k} - $oda{oda10k}, '<', 256 * 1024,
 	'ON DELETE ANONYMISE of ten times more children uses no more memory');
+
+# ---- TRUNCATE: 100,000 rows, then 1,000,000 rows ----
+# The BEFORE TRUNCATE trigger reads the keys through a cursor, 10,000 at a
+# time, and queues each batch's 'delete' events with one INSERT into
+# gdpr.queue: the probe is a statement trigger on the queue, so it reports
+# the memory at every batch, from inside the TRUNCATE.  10 batches, then
+# 100: a batch's keys must be gone before the next one is read.
+my %trunc;
+for my $case ([ 'trunc100k', 100000 ], [ 'trunc1m', 1000000 ])
+{
+	my ($db, $rows) = @$case;
+	make_table($db, $rows);
+	$node->safe_psql($db, q{
+CREATE TRIGGER memory_probe AFTER INSERT ON gdpr.queue
+  FOR EACH STATEMENT EXECUTE FUNCTION memory_probe();
+});
+	my ($ret, $stdout, $stderr) = $node->psql($db, 'TRUNCATE person');
+	is($ret, 0, "$db: the TRUNCATE succeeds") or diag($stderr);
+	is($node->safe_psql($db, q{
+SELECT (SELECT count(*) FROM person)
+    || ' ' || (SELECT count(*) FROM gdpr.queued_events WHERE kind = 'delete')
+    || ' ' || (SELECT count(DISTINCT key) FROM gdpr.queued_events)}),
+		"0 $rows $rows", "$db: every truncated row has its one 'delete' event");
+	my @p = probes($stderr);
+	is(scalar(@p), $rows / 10000, "$db: the probe ran at every batch");
+	$trunc{$db} = \@p;
+}
+
+my @t = @{ $trunc{trunc1m} };
+my ($tpeak10) = sort { $b <=> $a } @{ $trunc{trunc100k} };
+my ($tpeak100) = sort { $b <=> $a } @t;
+note "TRUNCATE: 100,000 rows: first batch $trunc{trunc100k}[0] bytes, "
+  . "last batch $trunc{trunc100k}[-1], peak $tpeak10; 1,000,000 rows: "
+  . "first batch $t[0] bytes, last batch $t[-1], peak $tpeak100";
+cmp_ok($t[-1] - $t[0], '<', 256 * 1024,
+	'TRUNCATE of 100 batches ends where its first batch began');
+cmp_ok($tpeak100 - $tpeak10, '<', 256 * 1024,
+	'TRUNCATE of ten times more rows peaks where the smaller one peaks');
+
+# ---- anonymise_search: 10,000 hits, then 100,000 hits ----
+# Every row holds the searched address.  The hits' keys go to a store
+# bounded by work_mem (64kB: it spills to disk) and are anonymised 1,000 at
+# a time, one UPDATE each: the probe on the table reports the memory at
+# every batch.  Nothing is in memory from the start (unlike anonymise_many's
+# input array), so the figures themselves must not grow with the hits: the
+# first comparison catches memory kept from batch to batch, the second the
+# hits held all at once before the first batch (as anonymise_search did).
+my %search;
+for my $case ([ 'search10k', 10000 ], [ 'search100k', 100000 ])
+{
+	my ($db, $rows) = @$case;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, qq{
+CREATE EXTENSION gdpr;
+$probe
+CREATE TABLE person (id int PRIMARY KEY, name text, email text);
+INSERT INTO person SELECT g, 'name ' || g, 'same\@example.com'
+  FROM generate_series(1, $rows) g;
+SELECT gdpr.register('person', ARRAY['name', 'email'],
+  search_fields => ARRAY['email']);
+CREATE TRIGGER memory_probe AFTER UPDATE ON person
+  FOR EACH STATEMENT EXECUTE FUNCTION memory_probe();
+});
+	my $log_offset = -s $node->logfile;
+	my ($ret, $stdout, $stderr) = $node->psql($db, q{
+SET work_mem = '64kB';
+SET log_temp_files = 0;
+SET gdpr.anonymise_batch_size = 1000;
+SELECT rel, anonymised, skipped FROM gdpr.anonymise_search('SAME@example.com');
+});
+	is($ret, 0, "$db: anonymise_search succeeds") or diag($stderr);
+	# the hits' keys went through the disk: the store's temporary file is
+	# logged when anonymise_search ends it, under the caller's statement
+	# (the search's sort may spill too, logged under its SQL statement)
+	like(slurp_file($node->logfile, $log_offset),
+		qr/LOG:  temporary file: [^\n]*\n[^\n]*STATEMENT:  SELECT rel, anonymised/,
+		"$db: the hits' keys spilled to a temporary file");
+	is($stdout, "person|$rows|0", "$db: it reports every hit anonymised");
+	is($node->safe_psql($db, q{
+SELECT (SELECT count(*) FROM person WHERE name IS NULL
+          AND email IS DISTINCT FROM 'same@example.com')
+    || ' ' || (SELECT count(*) FROM gdpr.marker WHERE rel = 'person'::regclass)}),
+		"$rows $rows", "$db: every row is anonymised and marked");
+	my @p = probes($stderr);
+	is(scalar(@p), $rows / 1000, "$db: the probe ran at every batch");
+	$search{$db} = \@p;
+}
+
+my @s = @{ $search{search100k} };
+my ($speak10) = sort { $b <=> $a } @{ $search{search10k} };
+my ($speak100) = sort { $b <=> $a } @s;
+note "anonymise_search: 10,000 hits: first batch $search{search10k}[0] bytes, "
+  . "last batch $search{search10k}[-1], peak $speak10; 100,000 hits: "
+  . "first batch $s[0] bytes, last batch $s[-1], peak $speak100";
+cmp_ok($s[-1] - $s[0], '<', 256 * 1024,
+	'anonymise_search over 100 batches ends where its first batch began');
+cmp_ok($speak100 - $speak10, '<', 256 * 1024,
+	'anonymise_search of ten times more hits peaks where the smaller one peaks');
 
 done_testing();
