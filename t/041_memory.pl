@@ -53,6 +53,23 @@ sub probes
 	return map { /NOTICE:  memory (\d+)/ ? ($1) : () } split /\n/, $stderr;
 }
 
+# The probes of two runs of $what, the second with ten times more $unit
+# ($batches batches): the bigger run must end where its first batch began,
+# and peak where the smaller run peaks.
+sub no_growth
+{
+	my ($what, $unit, $small, $big, $batches) = @_;
+	my ($small_peak) = sort { $b <=> $a } @$small;
+	my ($big_peak) = sort { $b <=> $a } @$big;
+	note "$what: first batch $small->[0] bytes, last $small->[-1], peak $small_peak; "
+	  . "ten times more $unit: first batch $big->[0] bytes, last $big->[-1], peak $big_peak";
+	cmp_ok($big->[-1] - $big->[0], '<', 256 * 1024,
+		"$what over $batches batches ends where its first batch began");
+	cmp_ok($big_peak - $small_peak, '<', 256 * 1024,
+		"$what of ten times more $unit peaks where the smaller one peaks");
+	return;
+}
+
 # a scrubbed table of $rows rows with the probe, in database $db
 sub make_table
 {
@@ -203,16 +220,7 @@ SELECT (SELECT count(*) FROM person)
 	$trunc{$db} = \@p;
 }
 
-my @t = @{ $trunc{trunc1m} };
-my ($tpeak10) = sort { $b <=> $a } @{ $trunc{trunc100k} };
-my ($tpeak100) = sort { $b <=> $a } @t;
-note "TRUNCATE: 100,000 rows: first batch $trunc{trunc100k}[0] bytes, "
-  . "last batch $trunc{trunc100k}[-1], peak $tpeak10; 1,000,000 rows: "
-  . "first batch $t[0] bytes, last batch $t[-1], peak $tpeak100";
-cmp_ok($t[-1] - $t[0], '<', 256 * 1024,
-	'TRUNCATE of 100 batches ends where its first batch began');
-cmp_ok($tpeak100 - $tpeak10, '<', 256 * 1024,
-	'TRUNCATE of ten times more rows peaks where the smaller one peaks');
+no_growth('TRUNCATE', 'rows', $trunc{trunc100k}, $trunc{trunc1m}, 100);
 
 # ---- anonymise_search: 10,000 hits, then 100,000 hits ----
 # Every row holds the searched address.  The hits' keys go to a store
@@ -263,15 +271,6 @@ SELECT (SELECT count(*) FROM person WHERE name IS NULL
 	$search{$db} = \@p;
 }
 
-my @s = @{ $search{search100k} };
-my ($speak10) = sort { $b <=> $a } @{ $search{search10k} };
-my ($speak100) = sort { $b <=> $a } @s;
-note "anonymise_search: 10,000 hits: first batch $search{search10k}[0] bytes, "
-  . "last batch $search{search10k}[-1], peak $speak10; 100,000 hits: "
-  . "first batch $s[0] bytes, last batch $s[-1], peak $speak100";
-cmp_ok($s[-1] - $s[0], '<', 256 * 1024,
-	'anonymise_search over 100 batches ends where its first batch began');
-cmp_ok($speak100 - $speak10, '<', 256 * 1024,
-	'anonymise_search of ten times more hits peaks where the smaller one peaks');
+no_growth('anonymise_search', 'hits', $search{search10k}, $search{search100k}, 100);
 
 done_testing();
