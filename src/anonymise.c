@@ -298,8 +298,9 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	if (as_owner)
 		gdpr_become_table_owner(relid, &saved);
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
-	if (plan == NULL && (once = SPI_prepare(sql, params->n, params->types)) == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* the statement may carry held keys: blanked out of its text */
+	if (plan == NULL)
+		once = gdpr_hold_prepare(sql, params->n, params->types);
 	rc = SPI_execute_plan_extended(plan ? plan : once, &options);
 	gdpr_key_unpin_format(level);
 	if (as_owner)
@@ -425,6 +426,7 @@ build_one_plan(void *entry, const void *cachekey, void *arg)
 	sql = gdpr_anonymise_statement(relid, args->table, key, NULL, where, GDPR_SKIP_NONE,
 								   NULL);
 	pe->kept.plans[0] = gdpr_prepare_lookup_plan(sql, pe->params.n, pe->params.types);
+	gdpr_hold_mask(pe->kept.plans[0]);	/* held keys out of its text */
 	gdpr_cache_depend_plan(entry, pe->kept.plans[0]);
 }
 
@@ -1079,24 +1081,11 @@ truncate_tables(List *truncated)
 static int64
 delete_all(Oid relid)
 {
-	GdprKey    *key;
-	char	   *held;
-	int			level;
-	int			rc;
-
 	/* perf: without holds the markers go in one statement, not row by row (scrub.c) */
 	if (!gdpr_hold_lock(relid))
 		return gdpr_scrub_delete_all(relid);
-	/* rows under a legal hold are kept; held keys are matched by key text */
-	key = gdpr_key_lookup(relid, false);
-	held = gdpr_hold_exclusion(relid, key, "t");
-	level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
-	rc = SPI_execute(psprintf("DELETE FROM %s AS t WHERE true%s", gdpr_relation_from(relid),
-							  held), false, 0);
-	gdpr_key_unpin_format(level);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "SPI_execute failed");
-	return (int64) SPI_processed;
+	/* rows under a legal hold are kept */
+	return gdpr_hold_delete(relid, "true", NULL);
 }
 
 /*
@@ -1403,19 +1392,9 @@ gdpr_erase_in_batches(Oid relid, int batch, const GdprErase *how)
 
 		if (how->delete)
 		{
-			int			rc;
-			/* rows under a legal hold are kept; held keys are matched by key text */
-			char	   *held = gdpr_hold_exclusion(relid, key, "t");
-			int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
-
-			sql = psprintf("DELETE FROM %s AS t WHERE (%s) AND (%s)%s",
-						   gdpr_relation_from(relid), lower.data, upper.data, held);
-			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
-									   params.nulls, false, 0);
-			gdpr_key_unpin_format(level);
-			if (rc != SPI_OK_DELETE)
-				elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-			total += SPI_processed;
+			/* rows under a legal hold are kept */
+			total += gdpr_hold_delete(relid, psprintf("(%s) AND (%s)", lower.data, upper.data),
+									  &params);
 		}
 		else
 		{

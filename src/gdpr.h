@@ -393,6 +393,9 @@ extern int64 gdpr_hold_active_except(Oid relid, const char *keytext, int64 excep
 extern bool gdpr_hold_lock(Oid relid);
 extern int64 gdpr_hold_active(Oid relid, const char *keytext);
 extern char *gdpr_hold_exclusion(Oid relid, GdprKey *key, const char *alias);
+extern void gdpr_hold_mask(SPIPlanPtr plan);
+extern SPIPlanPtr gdpr_hold_prepare(const char *sql, int nargs, Oid *types);
+extern int64 gdpr_hold_delete(Oid relid, const char *where, GdprParams *params);
 extern void gdpr_hold_defer(Oid relid, const char *keytext, const char *kind, bool from_log);
 extern int64 gdpr_hold_defer_matching(Oid relid, GdprKey *key, const char *from,
 									  const char *where, GdprParams *params,

@@ -225,6 +225,7 @@ gdpr_ranges_update(Oid relid, const char *update)
 {
 	RunReceiver *r = palloc0(sizeof(RunReceiver));
 	SPIExecuteOptions options;
+	SPIPlanPtr	plan;
 	int			rc;
 	int64		rows;
 
@@ -238,9 +239,12 @@ gdpr_ranges_update(Oid relid, const char *update)
 	memset(&options, 0, sizeof(options));
 	options.read_only = false;
 	options.dest = (DestReceiver *) r;
-	rc = SPI_execute_extended(update, &options);
+	/* the statement may carry held keys: blanked out of its text */
+	plan = gdpr_hold_prepare(update, 0, NULL);
+	rc = SPI_execute_plan_extended(plan, &options);
+	SPI_freeplan(plan);
 	if (rc != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "SPI_execute_extended failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 	record_runs(r, relid);
 	rows = r->rows;
 	ExecDropSingleTupleTableSlot(r->slot);

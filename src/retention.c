@@ -362,21 +362,10 @@ apply_policy(RetentionPolicy *p, GdprTable *table, Datum cutoff)
 	}
 	else
 	{
-		/* rows under a legal hold are kept (hold.c), matched by key text */
-		GdprKey    *key = gdpr_key_lookup(p->relid, false);
-		char	   *held = gdpr_hold_exclusion(p->relid, key, "t");
-		int			level = held[0] != '\0' ? gdpr_key_pin_format(key) : -1;
-		char	   *sql = psprintf("DELETE FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.<) $1%s",
-								   gdpr_relation_from(p->relid),
-								   quote_identifier(p->column), held);
-		int			rc = SPI_execute_with_args(sql, params.n, params.types, params.values,
-											   params.nulls, false, 0);
-
-		gdpr_key_unpin_format(level);
-
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-		return (int64) SPI_processed;
+		/* rows under a legal hold are kept (hold.c) */
+		return gdpr_hold_delete(p->relid, psprintf("t.%s OPERATOR(pg_catalog.<) $1",
+												   quote_identifier(p->column)),
+								&params);
 	}
 }
 
