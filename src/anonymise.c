@@ -300,7 +300,7 @@ gdpr_anonymise_run(Oid relid, SPIPlanPtr plan, const char *sql, GdprParams *para
 	level = gdpr_key_pin_format(gdpr_key_lookup(relid, false));
 	/* the statement may carry held keys: blanked out of its text */
 	if (plan == NULL)
-		once = gdpr_hold_prepare(sql, params->n, params->types);
+		once = gdpr_prepare_blanked(sql, params->n, params->types);
 	rc = SPI_execute_plan_extended(plan ? plan : once, &options);
 	gdpr_key_unpin_format(level);
 	if (as_owner)
@@ -426,7 +426,6 @@ build_one_plan(void *entry, const void *cachekey, void *arg)
 	sql = gdpr_anonymise_statement(relid, args->table, key, NULL, where, GDPR_SKIP_NONE,
 								   NULL);
 	pe->kept.plans[0] = gdpr_prepare_lookup_plan(sql, pe->params.n, pe->params.types);
-	gdpr_hold_mask(pe->kept.plans[0]);	/* held keys out of its text */
 	gdpr_cache_depend_plan(entry, pe->kept.plans[0]);
 }
 

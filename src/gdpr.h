@@ -99,6 +99,14 @@ extern Datum gdpr_inheritors_array(Oid relid);
 extern Datum gdpr_list_to_text_array(List *strings);
 extern void gdpr_util_init(void);
 extern SPIPlanPtr gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types);
+extern void gdpr_plan_blank(SPIPlanPtr plan);
+extern SPIPlanPtr gdpr_prepare_blanked(const char *sql, int nargs, Oid *types);
+
+/*
+ * What precedes a constant of a statement that must not show in messages
+ * (gdpr_plan_blank): the keys of held rows (hold.c).
+ */
+#define GDPR_BLANK_MARK "/* gdpr: held keys */ "
 extern int	gdpr_plan_for_lookups(void);
 extern void gdpr_plan_done(int nestlevel);
 extern void gdpr_spi_connect(void);
@@ -393,8 +401,6 @@ extern int64 gdpr_hold_active_except(Oid relid, const char *keytext, int64 excep
 extern bool gdpr_hold_lock(Oid relid);
 extern int64 gdpr_hold_active(Oid relid, const char *keytext);
 extern char *gdpr_hold_exclusion(Oid relid, GdprKey *key, const char *alias);
-extern void gdpr_hold_mask(SPIPlanPtr plan);
-extern SPIPlanPtr gdpr_hold_prepare(const char *sql, int nargs, Oid *types);
 extern int64 gdpr_hold_delete(Oid relid, const char *where, GdprParams *params);
 extern void gdpr_hold_defer(Oid relid, const char *keytext, const char *kind, bool from_log);
 extern int64 gdpr_hold_defer_matching(Oid relid, GdprKey *key, const char *from,

@@ -67,7 +67,6 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/plancache.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -83,12 +82,6 @@ typedef struct HoldFlagEntry
 
 /* Local state */
 static GdprCache *flag_cache = NULL;
-
-/*
- * What precedes the constant of held keys in a statement (held_condition),
- * so that gdpr_hold_mask can find it in a statement's text.
- */
-#define HELD_MARK "/* gdpr: held keys */ "
 
 /* an active hold: released_at IS NULL and until not passed */
 #define ACTIVE_HOLD \
@@ -274,88 +267,22 @@ held_values(Oid relid)
 static char *
 held_condition(const char *vals, GdprKey *key, const char *alias)
 {
-	return psprintf("COALESCE((" HELD_MARK "%s::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::pg_catalog.timestamptz,"
+	return psprintf("COALESCE((" GDPR_BLANK_MARK "%s::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::pg_catalog.timestamptz,"
 					" '-infinity'::pg_catalog.timestamptz) OPERATOR(pg_catalog.>) pg_catalog.now()",
 					vals, gdpr_key_text_expr(key, alias));
 }
 
 /*
- * gdpr_hold_mask
- *		Blank out the held keys in the text that plan's statements keep for
- *		messages: every constant of held keys (held_condition) becomes a
- *		run of '*' of the same length.
- *
- * The keys of held rows are for gdpr.holds' readers only.  An error or a
- * NOTICE raised while an erasing statement runs (a trigger's, a
- * constraint's) has the statement's text in its context ("SQL statement
- * ..."), which reaches the caller, a PL/pgSQL handler of the caller's
- * (GET STACKED DIAGNOSTICS), the server log and pg_stat_statements.  That
- * text is the plan's copy of the statement, which is not parsed again (a
- * plan is revalidated from its raw parse tree), so it can be blanked in
- * place once the plan is prepared; the same length keeps every error
- * position within it right.  The constant is quote_literal's output:
- * '...' with quotes doubled, or E'...' with backslashes doubled too.
- */
-void
-gdpr_hold_mask(SPIPlanPtr plan)
-{
-	ListCell   *lc;
-
-	foreach(lc, SPI_plan_get_plan_sources(plan))
-	{
-		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
-		char	   *p = (char *) ps->query_string;
-
-		while (p != NULL && (p = strstr(p, HELD_MARK)) != NULL)
-		{
-			bool		escapes;
-
-			p += strlen(HELD_MARK);
-			escapes = (*p == 'E');
-			if (escapes)
-				p++;
-			if (*p != '\'')
-				continue;
-			for (p++; *p != '\0'; p++)
-			{
-				if ((escapes && *p == '\\' && p[1] != '\0') ||
-					(*p == '\'' && p[1] == '\''))
-					*p++ = '*';
-				else if (*p == '\'')
-					break;
-				*p = '*';
-			}
-		}
-	}
-}
-
-/*
- * gdpr_hold_prepare
- *		SPI_prepare a statement that may carry held keys, with them blanked
- *		out of its text (gdpr_hold_mask).
- */
-SPIPlanPtr
-gdpr_hold_prepare(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	gdpr_hold_mask(plan);
-	return plan;
-}
-
-/*
  * hold_execute
  *		Execute sql, which may carry held keys, once with params (NULL for
- *		none), as the current user (gdpr_hold_prepare); returns the SPI
+ *		none), as the current user (gdpr_prepare_blanked); returns the SPI
  *		result code.
  */
 static int
 hold_execute(const char *sql, GdprParams *params)
 {
-	SPIPlanPtr	plan = gdpr_hold_prepare(sql, params ? params->n : 0,
-										 params ? params->types : NULL);
+	SPIPlanPtr	plan = gdpr_prepare_blanked(sql, params ? params->n : 0,
+											params ? params->types : NULL);
 	int			rc = SPI_execute_plan(plan, params ? params->values : NULL,
 									  params ? params->nulls : NULL, false, 0);
 

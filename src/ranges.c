@@ -240,7 +240,7 @@ gdpr_ranges_update(Oid relid, const char *update)
 	options.read_only = false;
 	options.dest = (DestReceiver *) r;
 	/* the statement may carry held keys: blanked out of its text */
-	plan = gdpr_hold_prepare(update, 0, NULL);
+	plan = gdpr_prepare_blanked(update, 0, NULL);
 	rc = SPI_execute_plan_extended(plan, &options);
 	SPI_freeplan(plan);
 	if (rc != SPI_OK_UPDATE_RETURNING)

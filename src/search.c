@@ -75,7 +75,6 @@ static GdprCache *plan_cache = NULL;
 /* at most this many statements are kept; beyond that they run one-shot */
 #define GDPR_PLAN_CACHE_MAX		1024
 
-/* one hit of a search, while collecting */
 /* the DestReceiver of one table's search: each hit into a tuplestore */
 typedef struct HitReceiver
 {
@@ -84,6 +83,7 @@ typedef struct HitReceiver
 	bool		key_only;		/* rows (key), else (rel, key, matched name[]) */
 	Tuplestorestate *store;		/* where the hits go */
 	TupleDesc	desc;			/* its rows */
+	Datum	   *colnames;		/* the search columns' names (name) */
 	MemoryContext cxt;			/* one hit's memory, reset after it */
 	int64		hits;
 } HitReceiver;
@@ -527,8 +527,7 @@ hit_receive(TupleTableSlot *slot, DestReceiver *self)
 
 		for (int i = 0; i < st->ncols; i++)
 			if (DatumGetBool(slot_getattr(slot, i + 2, &isnull)))
-				names[nmatched++] = DirectFunctionCall1(namein,
-														CStringGetDatum(st->colnames[i]));
+				names[nmatched++] = r->colnames[i];
 		values[0] = ObjectIdGetDatum(st->relid);
 		values[1] = key;
 		values[2] = PointerGetDatum(construct_array(names, nmatched, NAMEOID, NAMEDATALEN,
@@ -574,6 +573,9 @@ run_search(GdprSearchTable *st, Tuplestorestate *store, TupleDesc desc, bool key
 	r->key_only = key_only;
 	r->store = store;
 	r->desc = desc;
+	r->colnames = palloc(sizeof(Datum) * Max(st->ncols, 1));
+	for (int i = 0; i < st->ncols; i++)
+		r->colnames[i] = DirectFunctionCall1(namein, CStringGetDatum(st->colnames[i]));
 	r->cxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr search hit",
 								   ALLOCSET_SMALL_SIZES);
 
@@ -587,6 +589,7 @@ run_search(GdprSearchTable *st, Tuplestorestate *store, TupleDesc desc, bool key
 		elog(ERROR, "search of %s failed: %s", st->relname, SPI_result_code_string(ret));
 	hits = r->hits;
 	MemoryContextDelete(r->cxt);
+	pfree(r->colnames);
 	pfree(r);
 	return hits;
 }

@@ -291,6 +291,72 @@ gdpr_util_init(void)
 }
 
 /*
+ * gdpr_plan_blank
+ *		Blank out the constants marked GDPR_BLANK_MARK in the text that
+ *		plan's statements keep for messages: each becomes a run of '*' of
+ *		the same length.  Legal holds mark the held keys so (hold.c).
+ *
+ * The keys of held rows are for gdpr.holds' readers only.  An error or a
+ * NOTICE raised while an erasing statement runs (a trigger's, a
+ * constraint's) has the statement's text in its context ("SQL statement
+ * ..."), which reaches the caller, a PL/pgSQL handler of the caller's
+ * (GET STACKED DIAGNOSTICS), the server log and pg_stat_statements.  That
+ * text is the plan's copy of the statement, which is not parsed again (a
+ * plan is revalidated from its raw parse tree), so it can be blanked in
+ * place once the plan is prepared; the same length keeps every error
+ * position within it right.  The constant is quote_literal's output:
+ * '...' with quotes doubled, or E'...' with backslashes doubled too.
+ */
+void
+gdpr_plan_blank(SPIPlanPtr plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+		char	   *p = (char *) ps->query_string;
+
+		while (p != NULL && (p = strstr(p, GDPR_BLANK_MARK)) != NULL)
+		{
+			bool		escapes;
+
+			p += strlen(GDPR_BLANK_MARK);
+			escapes = (*p == 'E');
+			if (escapes)
+				p++;
+			if (*p != '\'')
+				continue;
+			for (p++; *p != '\0'; p++)
+			{
+				if ((escapes && *p == '\\' && p[1] != '\0') ||
+					(*p == '\'' && p[1] == '\''))
+					*p++ = '*';
+				else if (*p == '\'')
+					break;
+				*p = '*';
+			}
+		}
+	}
+}
+
+/*
+ * gdpr_prepare_blanked
+ *		SPI_prepare a statement, with its marked constants blanked out of
+ *		its text (gdpr_plan_blank).
+ */
+SPIPlanPtr
+gdpr_prepare_blanked(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	gdpr_plan_blank(plan);
+	return plan;
+}
+
+/*
  * gdpr_prepare_lookup_plan
  *		Prepare, plan and keep a statement that finds a few rows by key.
  *
@@ -313,6 +379,7 @@ gdpr_prepare_lookup_plan(const char *sql, int nargs, Oid *types)
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	gdpr_plan_blank(plan);
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	level = gdpr_plan_for_lookups();
