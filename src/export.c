@@ -512,7 +512,8 @@ export_init(void)
 
 /*
  * export_execute
- *		Run a statement of an export on its kept plan (gdpr_search_execute).
+ *		Run a statement of an export on its kept plan (gdpr_search_execute),
+ *		its rows into SPI_tuptable, or to dest when not NULL.
  *
  * A statement looking up few values (one person's rows: the start row, its
  * few children) runs on the generic plan, an index lookup per value
@@ -522,12 +523,11 @@ export_init(void)
  * can still be planned as the scan that suits it.
  */
 static int
-export_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, long tcount,
-			   int nvalues)
+export_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, int nvalues,
+			   DestReceiver *dest)
 {
-	if (nvalues <= EXPORT_GENERIC_MAX_VALUES)
-		return gdpr_search_execute_generic(sql, nargs, argtypes, values, tcount);
-	return gdpr_search_execute(sql, nargs, argtypes, values, tcount);
+	return gdpr_search_execute(sql, nargs, argtypes, values,
+							   nvalues <= EXPORT_GENERIC_MAX_VALUES, dest);
 }
 
 /*
@@ -552,7 +552,7 @@ fetch_rows(ExportTable *et, const char *where, int nargs, Oid *argtypes,
 	CHECK_FOR_INTERRUPTS();
 	sql = psprintf("SELECT %s FROM %s WHERE %s", et->selectlist,
 				   psprintf("%s t", gdpr_relation_from(et->relid)), where);
-	ret = export_execute(sql, nargs, argtypes, values, 0, nvalues);
+	ret = export_execute(sql, nargs, argtypes, values, nvalues, NULL);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "export query on %s failed: %s", et->relname,
 			 SPI_result_code_string(ret));
@@ -875,8 +875,7 @@ table_json(ExportTable *et)
 
 	gdpr_receiver_init(&r.pub, rows_receive, NULL);
 	gdpr_jsonb_build_init(&r.array);
-	ret = gdpr_search_execute_into(sql.data, et->key->nkeys, types, arrays,
-								   nvalues <= EXPORT_GENERIC_MAX_VALUES, &r.pub);
+	ret = export_execute(sql.data, et->key->nkeys, types, arrays, nvalues, &r.pub);
 	/* rows sent to a receiver: SPI_OK_UTILITY */
 	if (ret < 0)
 		elog(ERROR, "export of %s failed: %s", et->relname, SPI_result_code_string(ret));

@@ -176,7 +176,7 @@ execute_into(SPIPlanPtr plan, int nargs, Oid *argtypes, Datum *values, DestRecei
 }
 
 /*
- * gdpr_search_execute
+ * search_execute
  *		Run a read-only statement of search or export with parameters,
  *		reusing its prepared plan when the same text with the same
  *		parameter types ran before in this session.
@@ -192,7 +192,7 @@ execute_into(SPIPlanPtr plan, int nargs, Oid *argtypes, Datum *values, DestRecei
  */
 static int
 search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
-			   long tcount, bool generic, DestReceiver *dest)
+			   bool generic, DestReceiver *dest)
 {
 	StringInfoData key;
 	GdprPlanEntry *entry;
@@ -216,7 +216,7 @@ search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		int			rc;
 
 		if (dest == NULL)
-			return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, tcount);
+			return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 0);
 		if ((once = SPI_prepare(sql, nargs, argtypes)) == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		rc = execute_into(once, nargs, argtypes, values, dest);
@@ -227,42 +227,20 @@ search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		entry = gdpr_cache_lookup(plan_cache, key.data, build_search_plan, &args);
 	if (dest != NULL)
 		return execute_into(entry->plans[0], nargs, argtypes, values, dest);
-	return SPI_execute_plan(entry->plans[0], values, NULL, true, tcount);
+	return SPI_execute_plan(entry->plans[0], values, NULL, true, 0);
 }
 
+/*
+ * gdpr_search_execute
+ *		search_execute for export.c: with the statement's generic plan when
+ *		generic; the rows in SPI_tuptable, or sent to dest (when not NULL)
+ *		as the executor produces them.
+ */
 int
 gdpr_search_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					long tcount)
+					bool generic, DestReceiver *dest)
 {
-	return search_execute(sql, nargs, argtypes, values, tcount, false, NULL);
-}
-
-/*
- * gdpr_search_execute_into
- *		gdpr_search_execute, with the statement's generic plan when
- *		generic, its rows sent to dest as the executor produces them.
- */
-int
-gdpr_search_execute_into(const char *sql, int nargs, Oid *argtypes, Datum *values,
-						 bool generic, DestReceiver *dest)
-{
-	return search_execute(sql, nargs, argtypes, values, 0, generic, dest);
-}
-
-/*
- * gdpr_search_execute_generic
- *		gdpr_search_execute, always with the statement's generic plan.
- *
- * For the statements of an export, which look rows up by key or foreign
- * key (= ANY of an array parameter, served by an index whatever the
- * values): planning them again for every call's values (a custom plan)
- * costs more than the lookups of a small export.
- */
-int
-gdpr_search_execute_generic(const char *sql, int nargs, Oid *argtypes, Datum *values,
-							long tcount)
-{
-	return search_execute(sql, nargs, argtypes, values, tcount, true, NULL);
+	return search_execute(sql, nargs, argtypes, values, generic, dest);
 }
 
 /*
@@ -581,7 +559,7 @@ run_search(GdprSearchTable *st, Tuplestorestate *store, TupleDesc desc, bool key
 
 	/* keys print the same in every session (see gdpr_key_pin_format) */
 	level = gdpr_key_pin_format(st->key);
-	ret = search_execute(sql.data, st->nparams, st->paramtypes, st->paramvalues, 0, false,
+	ret = search_execute(sql.data, st->nparams, st->paramtypes, st->paramvalues, false,
 						 (DestReceiver *) r);
 	gdpr_key_unpin_format(level);
 	/* a SELECT into a receiver of ours reports SPI_OK_UTILITY */

@@ -39,10 +39,6 @@ extern List *gdpr_search_prepare(const char *term, bool warn_keyless);
 extern GdprKey *gdpr_search_skip_keyless(Oid relid, const char *what);
 extern bool gdpr_search_column_readable(Oid relid, AttrNumber attnum);
 extern int	gdpr_search_execute(const char *sql, int nargs, Oid *argtypes,
-								Datum *values, long tcount);
-extern int	gdpr_search_execute_into(const char *sql, int nargs, Oid *argtypes,
-									 Datum *values, bool generic, DestReceiver *dest);
-extern int	gdpr_search_execute_generic(const char *sql, int nargs, Oid *argtypes,
-										Datum *values, long tcount);
+								Datum *values, bool generic, DestReceiver *dest);
 
 #endif							/* GDPR_SEARCH_H */
